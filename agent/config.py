@@ -1,0 +1,227 @@
+"""The one validated configuration model (DESIGN.md section 4).
+
+`load_config()` reads `config/agent.yaml` (or a given file), applies
+`FIRSTCRACK_<KEY>` environment overrides (`__` between nested levels), and
+validates everything in one pydantic model with `extra="forbid"`. Every
+failure becomes one `ConfigError` whose message names the key path, so a typo
+is a one-line error, never a traceback.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+
+from agent.settings import DetectorSettings
+
+DEFAULT_CONFIG_PATH = Path(__file__).resolve().parent.parent / "config" / "agent.yaml"
+ENV_PREFIX = "FIRSTCRACK_"
+PUBLISHED_MODEL = "syamaner/coffee-first-crack-detection"
+_DEFAULTS = DetectorSettings()
+
+
+class ConfigError(Exception):
+    """A configuration problem; the message names the offending key and value."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class TlsConfig(_Section):
+    """TLS towards the broker. Paths are PEM files."""
+
+    enabled: bool = False
+    ca_certs: Path | None = None
+    certfile: Path | None = None
+    keyfile: Path | None = None
+    insecure: bool = Field(False, description="skip hostname verification (testing only)")
+
+
+class MqttConfig(_Section):
+    """Broker connection and publishing options."""
+
+    enabled: bool = True
+    host: str = Field("localhost", min_length=1)
+    port: int = Field(1883, ge=1, le=65535)
+    username: str | None = None
+    password: SecretStr | None = None
+    client_id: str | None = Field(None, min_length=1, max_length=128)
+    keepalive_s: int = Field(30, ge=5, le=3600)
+    tls: TlsConfig = TlsConfig()
+    discovery: bool = True
+    discovery_prefix: str = Field("homeassistant", pattern=r"^[A-Za-z0-9_-]+$")
+    outbox_max: int = Field(1000, ge=10, le=1_000_000)
+    reconnect_min_s: float = Field(1.0, gt=0, le=60)
+    reconnect_max_s: float = Field(60.0, gt=0, le=3600)
+    probability_expire_after_s: int = Field(60, ge=1, le=86400)
+
+
+class AudioConfig(_Section):
+    """Microphone capture. `device` is a name substring or an index; None is the default input."""
+
+    device: str | int | None = None
+    sample_rate: int | None = Field(None, ge=8000, le=384000)
+    channels: int | None = Field(None, ge=1, le=64)
+    block_s: float = Field(0.1, gt=0.005, le=1.0)
+    queue_s: float = Field(5.0, ge=0.5, le=120.0)
+
+
+class DetectorConfig(_Section):
+    """Detector parameters (DESIGN.md section 6); the first five are runtime-settable."""
+
+    threshold: float = Field(_DEFAULTS.threshold, ge=0.0, le=1.0)
+    min_positive: int = Field(_DEFAULTS.min_positive, ge=1, le=100)
+    confirm_s: float = Field(_DEFAULTS.confirm_s, gt=0, le=600)
+    hop_s: float = Field(_DEFAULTS.hop_s, ge=0.5, le=60)
+    window_s: float = Field(10.0, ge=1.0, le=30.0)
+    min_roast_s: float = Field(_DEFAULTS.min_roast_s, ge=0, le=3600)
+    silence_dbfs: float = Field(_DEFAULTS.silence_dbfs, ge=-160, le=0)
+    auto_arm: bool = True
+
+    def to_settings(self) -> DetectorSettings:
+        return DetectorSettings(
+            threshold=self.threshold,
+            min_positive=self.min_positive,
+            confirm_s=self.confirm_s,
+            hop_s=self.hop_s,
+            armed=self.auto_arm,
+            min_roast_s=self.min_roast_s,
+            silence_dbfs=self.silence_dbfs,
+        )
+
+
+def _default_state_dir() -> Path:
+    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(base) / "firstcrack"
+
+
+class AgentConfig(_Section):
+    """The whole agent configuration."""
+
+    agent_id: str = Field("roaster1", pattern=r"^[a-z0-9_-]+$", max_length=64)
+    state_dir: Path = Field(default_factory=_default_state_dir)
+    model: str = Field(PUBLISHED_MODEL, min_length=1)
+    backend: Literal["auto", "onnx", "torch"] = "auto"
+    threads: int | None = Field(None, ge=1, le=256)
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    audio: AudioConfig = AudioConfig()
+    detector: DetectorConfig = DetectorConfig()
+    mqtt: MqttConfig = MqttConfig()
+
+    @field_validator("model")
+    @classmethod
+    def _strip(cls, value: str) -> str:
+        return value.strip()
+
+
+def _env_overrides(environ: Mapping[str, str]) -> dict[str, Any]:
+    """Nested dict from `FIRSTCRACK_A__B=value` variables; values parsed as YAML scalars."""
+    tree: dict[str, Any] = {}
+    for name, raw in environ.items():
+        if not name.startswith(ENV_PREFIX) or name == "FIRSTCRACK_CONFIG":
+            continue
+        path = [part.lower() for part in name[len(ENV_PREFIX) :].split("__")]
+        node = tree
+        for part in path[:-1]:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise ConfigError(f"{name}: conflicts with another FIRSTCRACK_ variable")
+        node[path[-1]] = _parse_scalar(raw)
+    return tree
+
+
+def _parse_scalar(raw: str) -> Any:
+    try:
+        value = yaml.safe_load(raw)
+    except yaml.YAMLError:
+        return raw
+    return value if isinstance(value, str | int | float | bool) or value is None else raw
+
+
+def _merge(base: dict[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def _describe(error: ValidationError) -> str:
+    lines = []
+    for item in error.errors():
+        key = ".".join(str(p) for p in item["loc"]) or "(top level)"
+        message = item["msg"]
+        if item["type"] == "extra_forbidden":
+            message = "unknown key"
+        shown = item.get("input")
+        value = "" if isinstance(shown, dict) or item["type"] == "missing" else f" (got {shown!r})"
+        if "password" in key:
+            value = ""
+        lines.append(f"{key}: {message}{value}")
+    return "; ".join(lines)
+
+
+def load_config(
+    path: str | Path | None = None,
+    environ: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> AgentConfig:
+    """Load, merge (file < environment < overrides) and validate the configuration.
+
+    With `path=None` the default `config/agent.yaml` is used when it exists; a
+    path that was asked for explicitly must exist.
+    """
+    environ = os.environ if environ is None else environ
+    if path is None and environ.get("FIRSTCRACK_CONFIG"):
+        path = environ["FIRSTCRACK_CONFIG"]
+    data: dict[str, Any] = {}
+    if path is not None or DEFAULT_CONFIG_PATH.exists():
+        file = Path(path) if path is not None else DEFAULT_CONFIG_PATH
+        data = _read_yaml(file)
+    data = _merge(data, _env_overrides(environ))
+    if overrides:
+        data = _merge(data, overrides)
+    try:
+        return AgentConfig.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(f"invalid configuration: {_describe(exc)}") from None
+
+
+def _read_yaml(file: Path) -> dict[str, Any]:
+    try:
+        text = file.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"config file not found: {file}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"config file {file} cannot be read: {exc}") from None
+    try:
+        loaded = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark is not None else ""
+        raise ConfigError(f"config file {file} is not valid YAML{where}") from None
+    if loaded is None:
+        return {}
+    if not isinstance(loaded, dict):
+        raise ConfigError(f"config file {file}: top level must be a mapping of keys")
+    return loaded
+
+
+def redacted(config: AgentConfig) -> dict[str, Any]:
+    """The config as a dict for logging, with secrets masked."""
+    data = config.model_dump(mode="json")
+    if data["mqtt"].get("password") is not None:
+        data["mqtt"]["password"] = "***"
+    return data
+
+
+AGENT_ID_PATTERN = re.compile(r"^[a-z0-9_-]+$")

@@ -1,0 +1,50 @@
+"""Runtime detector settings: the values `/set` topics may change while running.
+
+One frozen dataclass, swapped atomically: the MQTT thread builds a new instance
+with `dataclasses.replace` and the inference thread reads the current one once
+per window, so a window never sees half an update.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+# Names of the settings exposed as `<base>/<name>/set` and `<base>/<name>/state`.
+RUNTIME_SETTING_NAMES: tuple[str, ...] = ("threshold", "min_positive", "confirm_s", "hop_s", "armed")
+
+
+@dataclass(frozen=True)
+class DetectorSettings:
+    """Detector parameters (DESIGN.md section 6).
+
+    threshold: a window is positive when p(first_crack) >= threshold (0..1).
+    min_positive: positives needed inside `confirm_s` to confirm first crack.
+    confirm_s: confirmation look-back, seconds.
+    hop_s: seconds between window ends (inference cadence when fixed).
+    armed: whether positives may confirm first crack at all.
+    min_roast_s: positives before this roast time (seconds) are ignored.
+    silence_dbfs: windows quieter than this RMS level (dBFS) score 0.
+    """
+
+    threshold: float = 0.6
+    min_positive: int = 5
+    confirm_s: float = 20.0
+    hop_s: float = 3.0
+    armed: bool = True
+    min_roast_s: float = 0.0
+    silence_dbfs: float = -70.0
+
+    def runtime_values(self) -> dict[str, Any]:
+        """The `/state` payload values, keyed by runtime setting name."""
+        values = asdict(self)
+        return {name: values[name] for name in RUNTIME_SETTING_NAMES}
+
+
+def format_setting(value: Any) -> str:
+    """Render a setting as its plain `/state` payload (`ON`/`OFF` for booleans)."""
+    if isinstance(value, bool):
+        return "ON" if value else "OFF"
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)
