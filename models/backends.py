@@ -1,0 +1,214 @@
+"""Inference backends: one AST classifier behind a torch or an onnxruntime session.
+
+Both backends share the feature front end (`ASTFeatureExtractor`, numpy) and
+the read-out (softmax, then the `first_crack` column named by id2label), so the
+only thing that differs between them is the graph that turns features into
+logits. That is what lets tests compare them number for number.
+
+Loading (references, the hub, error messages) lives in `models.classifier`;
+this module only wraps objects that are already loaded.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+import torch
+from transformers import ASTFeatureExtractor, ASTForAudioClassification
+
+FIRST_CRACK = "first_crack"
+"""The label whose probability every backend reports."""
+
+MAX_WINDOW_SECONDS = 10.0
+"""Seconds. The published checkpoint was trained on 10 s chunks padded up to its
+1024-frame input, so a window is never longer than 10 s even when the model's
+input has room for a little more."""
+
+
+class LabelError(ValueError):
+    """The model's id2label has no `first_crack` entry."""
+
+
+def first_crack_index(id2label: Mapping[int | str, str]) -> int:
+    """Index of the `first_crack` logit, read from id2label.
+
+    Never assume index 1: a model trained with a different label order must
+    still report p(first_crack). Keys may be ints or (from JSON) strings.
+    """
+    for key, name in id2label.items():
+        if name == FIRST_CRACK:
+            return int(key)
+    found = ", ".join(repr(v) for _, v in sorted(id2label.items(), key=lambda kv: int(kv[0])))
+    raise LabelError(f"the model has no '{FIRST_CRACK}' label (labels found: {found or 'none'})")
+
+
+def softmax_column(logits: np.ndarray, index: int) -> np.ndarray:
+    """p(label `index`) per row of `logits` [B, n_labels], as float32 [B].
+
+    Computed in float64 with the row maximum subtracted, so large logits
+    neither overflow nor lose the small probabilities a threshold sweep needs.
+    """
+    z = np.asarray(logits, dtype=np.float64)
+    z = z - z.max(axis=1, keepdims=True)
+    e = np.exp(z)
+    return (e[:, index] / e.sum(axis=1)).astype(np.float32)
+
+
+class FeatureFrontEnd:
+    """Raw 16 kHz windows -> normalised log-mel frames, via the model's own extractor.
+
+    Windows shorter than `window_samples` are zero-padded (in frames, after the
+    filter bank) and longer ones are truncated by `ASTFeatureExtractor` to its
+    `max_length` frames, so any length is accepted; only the first
+    `max_length` x 10 ms of a long window is heard by the model.
+    """
+
+    def __init__(self, extractor: ASTFeatureExtractor) -> None:
+        self.extractor = extractor
+        self.sample_rate: int = int(extractor.sampling_rate)
+        self.num_mel_bins: int = int(extractor.num_mel_bins)
+        self.max_length: int = int(extractor.max_length)
+        hop = self.sample_rate // 100  # the extractor's fixed 10 ms frame hop
+        self.window_samples: int = min(
+            self.max_length * hop, int(MAX_WINDOW_SECONDS * self.sample_rate)
+        )
+
+    def features(self, windows: np.ndarray) -> np.ndarray:
+        """[B, samples] float32 at `sample_rate` -> [B, max_length, num_mel_bins] float32.
+
+        A 1-D array is taken as a batch of one.
+        """
+        batch = np.asarray(windows, dtype=np.float32)
+        if batch.ndim == 1:
+            batch = batch[None, :]
+        if batch.ndim != 2:
+            raise ValueError(f"windows must be [batch, samples], got shape {batch.shape}")
+        if batch.shape[0] == 0:
+            return np.zeros((0, self.max_length, self.num_mel_bins), dtype=np.float32)
+        out = self.extractor(list(batch), sampling_rate=self.sample_rate, return_tensors="np")
+        return np.asarray(out["input_values"], dtype=np.float32)
+
+
+class _Base:
+    """Shared read-out; subclasses provide `_logits(feats)`."""
+
+    backend: str = ""
+
+    def __init__(self, name: str, front: FeatureFrontEnd, id2label: Mapping[int | str, str]):
+        self.name = name
+        self.front = front
+        self.id2label = {int(k): str(v) for k, v in id2label.items()}
+        self.first_crack_index = first_crack_index(self.id2label)
+        self.sample_rate = front.sample_rate
+        self.window_samples = front.window_samples
+
+    def features(self, windows: np.ndarray) -> np.ndarray:
+        """See `FeatureFrontEnd.features`."""
+        return self.front.features(windows)
+
+    def predict_features(self, feats: np.ndarray) -> np.ndarray:
+        """[B, frames, mel] features -> [B] p(first_crack) float32."""
+        feats = np.ascontiguousarray(feats, dtype=np.float32)
+        if feats.ndim != 3:
+            raise ValueError(f"features must be [batch, frames, mel], got shape {feats.shape}")
+        if feats.shape[0] == 0:
+            return np.zeros(0, dtype=np.float32)
+        return softmax_column(self._logits(feats), self.first_crack_index)
+
+    def predict(self, windows: np.ndarray) -> np.ndarray:
+        """[B, samples] 16 kHz windows -> [B] p(first_crack) float32."""
+        return self.predict_features(self.features(windows))
+
+    def _logits(self, feats: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(name={self.name!r}, window_samples={self.window_samples})"
+
+
+class TorchClassifier(_Base):
+    """An `ASTForAudioClassification` in eval mode on the CPU."""
+
+    backend = "torch"
+
+    def __init__(
+        self,
+        name: str,
+        model: ASTForAudioClassification,
+        extractor: ASTFeatureExtractor,
+        threads: int | None = None,
+    ) -> None:
+        super().__init__(name, FeatureFrontEnd(extractor), model.config.id2label)
+        cfg = model.config
+        if (cfg.num_mel_bins, cfg.max_length) != (self.front.num_mel_bins, self.front.max_length):
+            raise ValueError(
+                f"preprocessor_config.json gives {self.front.num_mel_bins} mel bins x "
+                f"{self.front.max_length} frames but config.json expects "
+                f"{cfg.num_mel_bins} x {cfg.max_length}"
+            )
+        if threads is not None:
+            # Process-wide in torch; the agent runs one model, so that is what we want.
+            torch.set_num_threads(max(1, threads))
+        self.model = model.eval()
+
+    def _logits(self, feats: np.ndarray) -> np.ndarray:
+        with torch.inference_mode():
+            return self.model(input_values=torch.from_numpy(feats)).logits.float().numpy()
+
+
+def onnx_session(path: str | Path, threads: int | None = None) -> ort.InferenceSession:
+    """A CPU session tuned for one model on a small machine.
+
+    Full graph optimisation fuses attention and layer-norm kernels; sequential
+    execution with `threads` intra-op threads (default: all cores) is the
+    fastest layout for a single-stream transformer on CPU.
+    """
+    opts = ort.SessionOptions()
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    opts.intra_op_num_threads = max(1, threads if threads is not None else (os.cpu_count() or 1))
+    opts.log_severity_level = 3  # errors only: ORT's warnings about unused initialisers are noise
+    return ort.InferenceSession(str(path), sess_options=opts, providers=["CPUExecutionProvider"])
+
+
+class OnnxClassifier(_Base):
+    """An exported AST graph (`input_values` [B, frames, mel] -> `logits`) in onnxruntime."""
+
+    backend = "onnx"
+
+    def __init__(
+        self,
+        name: str,
+        session: ort.InferenceSession,
+        extractor: ASTFeatureExtractor,
+        id2label: Mapping[int | str, str],
+    ) -> None:
+        super().__init__(name, FeatureFrontEnd(extractor), id2label)
+        self.session = session
+        inp = session.get_inputs()[0]
+        self.input_name = inp.name
+        self.output_name = session.get_outputs()[0].name
+        shape = list(inp.shape)
+        if len(shape) != 3:
+            raise ValueError(
+                f"ONNX input '{inp.name}' has shape {shape}, expected [batch, frames, mel]"
+            )
+        expected = [self.front.max_length, self.front.num_mel_bins]
+        for got, want in zip(shape[1:], expected, strict=True):
+            if isinstance(got, int) and got != want:
+                raise ValueError(
+                    f"ONNX input expects [batch, {shape[1]}, {shape[2]}] but "
+                    f"preprocessor_config.json gives [batch, {expected[0]}, {expected[1]}]"
+                )
+        # Some exports fix the batch at 1; run those one window at a time.
+        self.fixed_batch_one = shape[0] == 1
+
+    def _logits(self, feats: np.ndarray) -> np.ndarray:
+        if self.fixed_batch_one and feats.shape[0] > 1:
+            return np.concatenate([self._logits(feats[i : i + 1]) for i in range(len(feats))])
+        (logits,) = self.session.run([self.output_name], {self.input_name: feats})
+        return np.asarray(logits)
