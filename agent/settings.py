@@ -11,7 +11,13 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 # Names of the settings exposed as `<base>/<name>/set` and `<base>/<name>/state`.
-RUNTIME_SETTING_NAMES: tuple[str, ...] = ("threshold", "min_positive", "confirm_s", "hop_s", "armed")
+RUNTIME_SETTING_NAMES: tuple[str, ...] = (
+    "threshold",
+    "min_positive",
+    "confirm_s",
+    "hop_s",
+    "armed",
+)
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,257 @@
+"""The agent's core: scores windows, runs the detector, and feeds the sinks.
+
+`Runtime` is shared by the live agent and by offline `analyze`, so offline
+evaluation measures the code that runs live. It is also the command handler
+for remote `/set` topics: commands arrive on the MQTT thread, windows on the
+inference thread, and one lock keeps them apart. Settings are a frozen
+dataclass swapped whole, so a window always sees one consistent set.
+
+Wall-clock timestamps: every window anchors stream time to `clock()`. An
+instant in stream time maps to wall time through the latest anchor, so when
+a file replays at 20x, back-dated times (onset, roast start) are back-dated by
+real roast seconds, as they would be live.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import math
+import threading
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol
+
+import numpy as np
+
+from agent.detector import Decision, Detector, Phase
+from agent.messages import FirstCrackEvent, RoastState, Telemetry, iso_utc
+from agent.settings import DetectorSettings
+from agent.sinks import Sink
+
+log = logging.getLogger("firstcrack.runtime")
+
+# While in first crack, re-publish state this often (stream seconds) so that
+# `development_s` counts up for dashboards without a message per window.
+STATE_REFRESH_S = 10.0
+SILENCE_FLOOR_DBFS = -160.0
+
+
+class Scorer(Protocol):
+    name: str
+
+    def predict(self, windows: np.ndarray) -> np.ndarray: ...
+
+
+class SettingsPersistence(Protocol):
+    def save(self, values: dict[str, Any]) -> None: ...
+
+
+def dbfs(samples: np.ndarray) -> float:
+    """RMS level of a float signal in dBFS (full scale = 1.0)."""
+    rms = float(np.sqrt(np.mean(np.square(samples, dtype=np.float64)))) if len(samples) else 0.0
+    return max(SILENCE_FLOOR_DBFS, 20.0 * math.log10(rms)) if rms > 0 else SILENCE_FLOOR_DBFS
+
+
+class Runtime:
+    """Windows in, telemetry/events/state out; also the remote command handler."""
+
+    def __init__(
+        self,
+        scorer: Scorer,
+        settings: DetectorSettings,
+        sinks: Sequence[Sink] = (),
+        window_s: float = 10.0,
+        auto_arm: bool = True,
+        persistence: SettingsPersistence | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.scorer = scorer
+        self.sinks = list(sinks)
+        self._settings = settings
+        self._detector = Detector(window_s=window_s, auto_arm=auto_arm)
+        self._persistence = persistence
+        self._clock = clock
+        self._lock = threading.RLock()
+        self._anchor = (0.0, clock())  # (stream seconds, wall seconds)
+        self._stream_s = 0.0
+        self._roast_started_wall: float | None = self._anchor[1] if auto_arm else None
+        self._last_state_s = 0.0
+        self.dropped_windows = 0
+        self.state_extras: dict[str, Callable[[], Any]] = {}
+        self.telemetry_extras: dict[str, Callable[[], Any]] = {}
+        self.event: FirstCrackEvent | None = None
+
+    # -- time ------------------------------------------------------------
+    def _wall(self, stream_s: float) -> float:
+        anchor_s, anchor_wall = self._anchor
+        return anchor_wall + (stream_s - anchor_s)
+
+    def advance(self, stream_s: float) -> None:
+        """Tell the runtime how far the stream has got (commands act at this time)."""
+        with self._lock:
+            self._stream_s = max(self._stream_s, stream_s)
+
+    # -- windows ---------------------------------------------------------
+    def process(self, end_s: float, samples: np.ndarray, dropped: int = 0) -> Telemetry:
+        """Score the window ending at stream time `end_s` and publish the results."""
+        settings = self.current_settings()
+        level = dbfs(samples)
+        silent = level < settings.silence_dbfs
+        started = time.perf_counter()
+        probability = 0.0 if silent else float(self.scorer.predict(samples[None, :])[0])
+        inference_ms = (time.perf_counter() - started) * 1000.0
+        return self.process_scored(end_s, probability, level, inference_ms, silent, dropped)
+
+    def process_scored(
+        self,
+        end_s: float,
+        probability: float,
+        level: float,
+        inference_ms: float,
+        silent: bool,
+        dropped: int = 0,
+    ) -> Telemetry:
+        """Run the detector on an already-scored window (batching callers use this)."""
+        with self._lock:
+            self._anchor = (end_s, self._clock())
+            self._stream_s = max(self._stream_s, end_s)
+            self.dropped_windows += dropped
+            settings = self._settings
+            phase_before = self._detector.phase
+            decision = self._detector.update(end_s, probability, silent, settings)
+            telemetry = self._telemetry(end_s, decision, level, inference_ms, settings)
+            event = self._event(decision) if decision.confirmation else None
+            publish_state = event is not None or self._detector.phase is not phase_before
+            developing = self._detector.phase is Phase.FIRST_CRACK
+            if developing and end_s - self._last_state_s >= STATE_REFRESH_S:
+                publish_state = True
+            snapshot = self._snapshot_locked() if publish_state else None
+            if snapshot is not None:
+                self._last_state_s = end_s
+        for sink in self.sinks:
+            sink.telemetry(telemetry)
+            if event is not None:
+                sink.event(event)
+            if snapshot is not None:
+                sink.state(snapshot)
+        return telemetry
+
+    def _telemetry(
+        self, end_s: float, decision: Decision, level: float, inference_ms: float,
+        settings: DetectorSettings,
+    ) -> Telemetry:
+        roast_s = self._detector.roast_s(end_s)
+        return Telemetry(
+            ts=iso_utc(self._wall(end_s)),
+            roast_s=None if roast_s is None else round(roast_s, 3),
+            audio_s=round(end_s, 3),
+            probability=round(decision.probability, 5),
+            threshold=settings.threshold,
+            dbfs=round(level, 2),
+            inference_ms=round(inference_ms, 2),
+            phase=self._detector.phase.value,
+            silent=decision.silent,
+            positive_windows=decision.positive_windows,
+            dropped_windows=self.dropped_windows,
+            extra={key: fn() for key, fn in self.telemetry_extras.items()},
+        )
+
+    def _event(self, decision: Decision) -> FirstCrackEvent:
+        confirmation = decision.confirmation
+        assert confirmation is not None
+        detected_roast = self._detector.roast_s(confirmation.detected_s)
+        onset_roast = self._detector.roast_s(confirmation.onset_s)
+        self.event = FirstCrackEvent(
+            event_id=str(uuid.uuid4()),
+            ts=iso_utc(self._wall(confirmation.detected_s)),
+            onset_ts=iso_utc(self._wall(confirmation.onset_s)),
+            roast_s=None if detected_roast is None else round(detected_roast, 3),
+            onset_roast_s=None if onset_roast is None else round(onset_roast, 3),
+            audio_s=round(confirmation.detected_s, 3),
+            onset_audio_s=round(confirmation.onset_s, 3),
+            probability=round(confirmation.probability, 5),
+            positive_windows=confirmation.positive_windows,
+            model=self.scorer.name,
+        )
+        log.info(
+            "first crack confirmed at roast %.1f s (onset %.1f s, p=%.2f)",
+            detected_roast or 0.0, onset_roast or 0.0, confirmation.probability,
+        )
+        return self.event
+
+    # -- state and commands (the MQTT CommandHandler) --------------------
+    def current_settings(self) -> DetectorSettings:
+        with self._lock:
+            return self._settings
+
+    settings = current_settings
+
+    def snapshot(self) -> RoastState:
+        with self._lock:
+            return self._snapshot_locked()
+
+    def _snapshot_locked(self) -> RoastState:
+        now = self._stream_s
+        det = self._detector
+        confirmation = det.confirmation
+        development = det.development_s(now)
+        roast_s = det.roast_s(now)
+        def wall_iso(stream_s: float | None) -> str | None:
+            return None if stream_s is None else iso_utc(self._wall(stream_s))
+
+        return RoastState(
+            phase=det.phase.value,
+            first_crack=confirmation is not None,
+            first_crack_ts=wall_iso(None if confirmation is None else confirmation.onset_s),
+            roast_started_ts=wall_iso(det.roast_start_s),
+            development_s=None if development is None else round(development, 1),
+            roast_s=None if roast_s is None else round(roast_s, 1),
+            settings=self._settings.runtime_values(),
+            extra={"dropped_windows": self.dropped_windows}
+            | {key: fn() for key, fn in self.state_extras.items()},
+        )
+
+    def apply_setting(self, name: str, value: Any) -> DetectorSettings:
+        """Swap in one validated runtime setting; applies from the next window."""
+        with self._lock:
+            if name == "armed":
+                self._detector.set_armed(bool(value), self._stream_s)
+            self._settings = dataclasses.replace(self._settings, **{name: value})
+            settings = self._settings
+            snapshot = self._snapshot_locked()
+        if self._persistence is not None:
+            self._persistence.save(settings.runtime_values())
+        log.info("setting %s = %r", name, value)
+        for sink in self.sinks:
+            sink.state(snapshot)
+        return settings
+
+    def roast_command(self, command: str) -> None:
+        """`roast/set`: `start`, `drop` or `reset`, acting at the current stream time."""
+        with self._lock:
+            now = self._stream_s
+            if command == "start":
+                self._detector.start(now)
+            elif command == "drop":
+                self._detector.drop(now)
+            elif command == "reset":
+                self._detector.reset(now)
+            else:
+                raise ValueError(f"unknown roast command {command!r}")
+            if command != "drop" and self._detector.confirmation is None:
+                self.event = None
+            armed = self._detector.armed
+            if self._settings.armed != armed:
+                self._settings = dataclasses.replace(self._settings, armed=armed)
+            settings = self._settings
+            snapshot = self._snapshot_locked()
+        log.info("roast %s at stream %.1f s", command, now)
+        for sink in self.sinks:
+            sink.publish_settings(settings)
+            sink.state(snapshot)
+
+    @property
+    def detector(self) -> Detector:
+        return self._detector

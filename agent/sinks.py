@@ -1,0 +1,84 @@
+"""Where results go. A sink receives telemetry, events and state snapshots.
+
+`MqttSink` (agent/mqtt) is the product's sink; `JsonLinesSink` prints the
+same payloads as JSON lines for `run` without a broker and for scripting.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+from typing import Any, Protocol, TextIO
+
+from agent.messages import FirstCrackEvent, RoastState, Telemetry, to_json
+from agent.settings import DetectorSettings
+
+
+class Sink(Protocol):
+    def start(self) -> None: ...
+    def telemetry(self, t: Telemetry) -> None: ...
+    def event(self, e: FirstCrackEvent) -> None: ...
+    def state(self, s: RoastState) -> None: ...
+    def publish_settings(self, s: DetectorSettings) -> None: ...
+    def close(self, timeout: float = 5.0) -> None: ...
+
+
+class JsonLinesSink:
+    """One JSON object per line: `{"type": "telemetry"|"event"|"state"|"settings", ...}`."""
+
+    def __init__(self, stream: TextIO | None = None, telemetry: bool = True) -> None:
+        self._stream = stream or sys.stdout
+        self._telemetry = telemetry
+        self._lock = threading.Lock()
+
+    def _write(self, kind: str, payload: dict[str, Any]) -> None:
+        with self._lock:
+            self._stream.write(to_json({"type": kind, **payload}) + "\n")
+            self._stream.flush()
+
+    def start(self) -> None:
+        return None
+
+    def telemetry(self, t: Telemetry) -> None:
+        if self._telemetry:
+            self._write("telemetry", t.to_payload())
+
+    def event(self, e: FirstCrackEvent) -> None:
+        self._write("event", e.to_payload())
+
+    def state(self, s: RoastState) -> None:
+        self._write("state", s.to_payload())
+
+    def publish_settings(self, s: DetectorSettings) -> None:
+        self._write("settings", s.runtime_values())
+
+    def close(self, timeout: float = 5.0) -> None:
+        with self._lock:
+            self._stream.flush()
+
+
+class ListSink:
+    """Collects everything in memory (offline analysis, tests)."""
+
+    def __init__(self) -> None:
+        self.telemetries: list[Telemetry] = []
+        self.events: list[FirstCrackEvent] = []
+        self.states: list[RoastState] = []
+
+    def start(self) -> None:
+        return None
+
+    def telemetry(self, t: Telemetry) -> None:
+        self.telemetries.append(t)
+
+    def event(self, e: FirstCrackEvent) -> None:
+        self.events.append(e)
+
+    def state(self, s: RoastState) -> None:
+        self.states.append(s)
+
+    def publish_settings(self, s: DetectorSettings) -> None:
+        return None
+
+    def close(self, timeout: float = 5.0) -> None:
+        return None
