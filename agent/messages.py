@@ -15,8 +15,10 @@ from typing import Any
 
 def iso_utc(epoch_s: float) -> str:
     """ISO 8601 UTC with milliseconds, e.g. `2026-11-25T15:18:35.123Z`."""
-    return datetime.fromtimestamp(epoch_s, tz=UTC).isoformat(timespec="milliseconds").replace(
-        "+00:00", "Z"
+    return (
+        datetime.fromtimestamp(epoch_s, tz=UTC)
+        .isoformat(timespec="milliseconds")
+        .replace("+00:00", "Z")
     )
 
 

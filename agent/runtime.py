@@ -139,7 +139,11 @@ class Runtime:
         return telemetry
 
     def _telemetry(
-        self, end_s: float, decision: Decision, level: float, inference_ms: float,
+        self,
+        end_s: float,
+        decision: Decision,
+        level: float,
+        inference_ms: float,
         settings: DetectorSettings,
     ) -> Telemetry:
         roast_s = self._detector.roast_s(end_s)
@@ -177,7 +181,9 @@ class Runtime:
         )
         log.info(
             "first crack confirmed at roast %.1f s (onset %.1f s, p=%.2f)",
-            detected_roast or 0.0, onset_roast or 0.0, confirmation.probability,
+            detected_roast or 0.0,
+            onset_roast or 0.0,
+            confirmation.probability,
         )
         return self.event
 
@@ -198,6 +204,7 @@ class Runtime:
         confirmation = det.confirmation
         development = det.development_s(now)
         roast_s = det.roast_s(now)
+
         def wall_iso(stream_s: float | None) -> str | None:
             return None if stream_s is None else iso_utc(self._wall(stream_s))
 

@@ -1,0 +1,115 @@
+"""The live loop: capture thread -> windower -> latest-window slot -> inference worker.
+
+The capture thread only moves audio: it iterates the source, pushes chunks
+into the windower and drops each due window into a one-place slot. The
+inference worker takes the newest window from the slot. When inference is
+slower than the hop, a window still waiting in the slot is replaced by a
+newer one and counted as dropped: the agent stays current instead of
+building a backlog (DESIGN.md section 1).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Iterable
+
+import numpy as np
+
+from agent.runtime import Runtime
+from agent.windower import Window, Windower
+
+log = logging.getLogger("firstcrack.live")
+
+
+class LatestSlot:
+    """A one-place mailbox that keeps the newest item and counts what it replaced."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._item: Window | None = None
+        self._replaced = 0
+        self._closed = False
+
+    def put(self, item: Window) -> None:
+        with self._cond:
+            if self._item is not None:
+                self._replaced += 1
+            self._item = item
+            self._cond.notify()
+
+    def close(self) -> None:
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
+
+    def take(self, timeout: float = 0.5) -> tuple[Window | None, int, bool]:
+        """(window or None, windows replaced since the last take, closed-and-empty)."""
+        with self._cond:
+            if self._item is None and not self._closed:
+                self._cond.wait(timeout)
+            item, replaced = self._item, self._replaced
+            self._item, self._replaced = None, 0
+            return item, replaced, self._closed and item is None
+
+
+class LiveLoop:
+    """Runs one source through one runtime until the source ends or `stop()` is called."""
+
+    def __init__(
+        self,
+        source: Iterable[np.ndarray],
+        runtime: Runtime,
+        sample_rate: int = 16000,
+        window_s: float = 10.0,
+        on_window: Callable[[Window], None] | None = None,
+    ) -> None:
+        self.source = source
+        self.runtime = runtime
+        self.windower = Windower(sample_rate, window_s, runtime.current_settings().hop_s)
+        self.slot = LatestSlot()
+        self._stop = threading.Event()
+        self._on_window = on_window
+        self.capture_error: BaseException | None = None
+        self.windows_processed = 0
+
+    def stop(self) -> None:
+        self._stop.set()
+        close = getattr(self.source, "close", None)
+        if close is not None:
+            close()
+        self.slot.close()
+
+    def _capture(self) -> None:
+        try:
+            for chunk in self.source:
+                if self._stop.is_set():
+                    break
+                self.windower.hop_s = self.runtime.current_settings().hop_s
+                for window in self.windower.push(chunk):
+                    self.slot.put(window)
+                self.runtime.advance(self.windower.total_samples / self.windower.sample_rate)
+        except BaseException as exc:  # reported by run(); the worker must still end
+            self.capture_error = exc
+        finally:
+            self.slot.close()
+
+    def run(self) -> None:
+        """Block until the source is exhausted (or stopped) and every due window is scored."""
+        capture = threading.Thread(target=self._capture, name="firstcrack-capture", daemon=True)
+        capture.start()
+        while True:
+            window, dropped, finished = self.slot.take()
+            if finished:
+                break
+            if window is None:
+                continue
+            if dropped:
+                log.warning("inference behind: dropped %d stale window(s)", dropped)
+            self.runtime.process(window.end_s, window.samples, dropped=dropped)
+            self.windows_processed += 1
+            if self._on_window is not None:
+                self._on_window(window)
+        capture.join(timeout=5.0)
+        if self.capture_error is not None:
+            raise self.capture_error
