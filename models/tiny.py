@@ -29,6 +29,7 @@ def tiny_ast_config(
     heads: int = 4,
     patch_stride: int = 16,
     labels: tuple[str, ...] = LABELS,
+    initializer_range: float = 0.02,
 ) -> ASTConfig:
     """A small AST classifier config.
 
@@ -38,6 +39,8 @@ def tiny_ast_config(
     `labels` gives id2label in index order; pass a different order (e.g.
     `("first_crack", "no_first_crack")`) to build models whose label index is
     not the usual one, which is how tests prove that nothing assumes index 1.
+    `initializer_range` is the std of the random initial weights; tests raise
+    it (e.g. 0.2) so an untrained model's output varies visibly with its input.
     """
     if hidden_size % heads:
         raise ValueError(f"hidden_size {hidden_size} is not divisible by heads {heads}")
@@ -55,6 +58,7 @@ def tiny_ast_config(
         num_labels=len(labels),
         id2label=id2label,
         label2id={name: i for i, name in id2label.items()},
+        initializer_range=initializer_range,
     )
 
 
