@@ -1,0 +1,119 @@
+"""Assemble and run the agent: config -> source, classifier, runtime, sinks -> run -> shut down.
+
+`Agent.run()` reads as the list of steps in STYLE.md item 10. SIGINT and
+SIGTERM stop the source; the loop drains, the sinks publish `offline` and
+flush, and the process exits 0.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from agent.config import AgentConfig
+from agent.live import LiveLoop
+from agent.runtime import Runtime
+from agent.settings import RUNTIME_SETTING_NAMES, DetectorSettings
+from agent.sinks import Sink
+
+log = logging.getLogger("firstcrack.app")
+
+
+@dataclass
+class AgentParts:
+    """Everything the agent is built from; tests assemble their own."""
+
+    config: AgentConfig
+    source: Any
+    scorer: Any
+    sinks: list[Sink] = field(default_factory=list)
+
+
+def initial_settings(config: AgentConfig, store: Any | None) -> DetectorSettings:
+    """Config values, overridden by runtime settings persisted from earlier `/set`s."""
+    settings = config.detector.to_settings()
+    if store is None:
+        return settings
+    saved = {k: v for k, v in store.load().items() if k in RUNTIME_SETTING_NAMES}
+    if saved:
+        log.info("restoring persisted settings: %s", saved)
+    from dataclasses import replace
+
+    try:
+        return replace(settings, **saved)
+    except TypeError:
+        log.warning("ignoring persisted settings that no longer fit: %s", saved)
+        return settings
+
+
+class Agent:
+    """One roaster: a source, a runtime and its sinks."""
+
+    def __init__(self, parts: AgentParts, mqtt: bool = True) -> None:
+        from agent.persist import SettingsStore
+
+        config = parts.config
+        self.config = config
+        self.source = parts.source
+        store = SettingsStore(Path(config.state_dir) / config.agent_id)
+        self.runtime = Runtime(
+            parts.scorer,
+            initial_settings(config, store),
+            sinks=parts.sinks,
+            window_s=config.detector.window_s,
+            auto_arm=config.detector.auto_arm,
+            persistence=store,
+        )
+        self.mqtt_sink = None
+        if mqtt and config.mqtt.enabled:
+            from agent.mqtt import MqttSink
+
+            self.mqtt_sink = MqttSink(
+                config.mqtt,
+                config.agent_id,
+                Path(config.state_dir) / config.agent_id,
+                self.runtime,
+                model_name=parts.scorer.name,
+            )
+            self.runtime.sinks.append(self.mqtt_sink)
+            self.runtime.state_extras["dropped_telemetry"] = lambda: (
+                self.mqtt_sink.dropped_telemetry
+            )
+        self.loop = LiveLoop(self.source, self.runtime, window_s=config.detector.window_s)
+
+    @property
+    def sinks(self) -> Sequence[Sink]:
+        return self.runtime.sinks
+
+    def run(self, install_signals: bool = True) -> None:
+        """Start sinks, stream until the source ends or a signal arrives, then shut down."""
+        if install_signals and threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                signal.signal(sig, lambda *_: self.stop())
+        for sink in self.sinks:
+            sink.start()
+        for sink in self.sinks:
+            sink.publish_settings(self.runtime.current_settings())
+            sink.state(self.runtime.snapshot())
+        try:
+            self.loop.run()
+        finally:
+            self.close()
+
+    def stop(self) -> None:
+        log.info("stopping")
+        self.loop.stop()
+
+    def close(self, timeout: float = 5.0) -> None:
+        for sink in self.sinks:
+            sink.state(self.runtime.snapshot())
+        for sink in self.sinks:
+            try:
+                sink.close(timeout)
+            except Exception:  # one sink's failure must not keep others open
+                log.exception("closing sink %s failed", type(sink).__name__)

@@ -1,0 +1,142 @@
+"""Command handlers behind `agent/cli.py`; each returns an exit code."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+log = logging.getLogger("firstcrack.cli")
+
+
+def _config(args: argparse.Namespace) -> Any:
+    from agent.config import load_config
+
+    overrides: dict[str, Any] = {}
+    if getattr(args, "model", None):
+        overrides["model"] = args.model
+    if getattr(args, "backend", None):
+        overrides["backend"] = args.backend
+    if getattr(args, "threads", None):
+        overrides["threads"] = args.threads
+    return load_config(getattr(args, "config", None), overrides=overrides)
+
+
+def _classifier(config: Any) -> Any:
+    from models.classifier import load_classifier
+
+    return load_classifier(config.model, backend=config.backend, threads=config.threads)
+
+
+def read_audio(path: Path) -> np.ndarray:
+    """A whole recording as 16 kHz mono float32, via the same reader `run` streams with."""
+    from agent.config import AudioConfig
+    from agent.sources import open_source
+
+    source = open_source(f"file:{path}", AudioConfig(), speed=0)
+    chunks = list(source)
+    return np.concatenate(chunks) if chunks else np.zeros(0, dtype=np.float32)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from agent.app import Agent, AgentParts
+    from agent.sinks import JsonLinesSink
+    from agent.sources import open_source
+
+    config = _config(args)
+    logging.getLogger().setLevel(config.log_level if not args.debug else logging.DEBUG)
+    source = open_source(args.source, config.audio, speed=args.speed)
+    scorer = _classifier(config)
+    sinks = [] if args.quiet else [JsonLinesSink()]
+    agent = Agent(AgentParts(config, source, scorer, sinks), mqtt=not args.no_mqtt)
+    agent.run()
+    return 0
+
+
+def cmd_analyze(args: argparse.Namespace) -> int:
+    from agent.pipeline import analyze_audio
+    from agent.plots import plot_analysis
+
+    config = _config(args)
+    audio = read_audio(args.audio)
+    scorer = _classifier(config)
+    result = analyze_audio(
+        audio,
+        scorer,
+        config.detector.to_settings(),
+        window_s=config.detector.window_s,
+        progress=True,
+    )
+    payload = result.to_json_dict()
+    if args.json_out:
+        args.json_out.parent.mkdir(parents=True, exist_ok=True)
+        args.json_out.write_text(json.dumps(payload, indent=2) + "\n")
+    if args.plot:
+        plot_analysis(result, args.plot, truth_path=args.audio.with_suffix(".json"))
+    fc = payload["first_crack"]
+    if fc is None:
+        print(f"{args.audio}: no first crack detected ({len(result.windows)} windows)")
+    else:
+        print(
+            f"{args.audio}: first crack onset {fc['onset_s']:.1f} s, "
+            f"confirmed at {fc['detected_at_s']:.1f} s (p={fc['probability']:.2f})"
+        )
+    return 0
+
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    from agent.cli import UsageError
+    from models.simulator import write_roast
+
+    if args.duration is not None and not (30 <= args.duration <= 3600):
+        raise UsageError(f"--duration must be between 30 and 3600 s, got {args.duration}")
+    second = {"auto": None, "yes": True, "no": False}[args.second_crack]
+    wav, truth = write_roast(
+        args.out, args.seed, duration_s=args.duration, crack=not args.no_crack, second_crack=second
+    )
+    info = json.loads(truth.read_text())
+    onset = info.get("first_crack_onset_s")
+    where = "no first crack" if onset is None else f"first crack at {onset:.1f} s"
+    print(f"wrote {wav} ({info['duration']:.1f} s, {where}) and {truth}")
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from models.export import export_onnx
+
+    windows = None
+    if args.verify_audio:
+        audio = read_audio(args.verify_audio)
+        starts = np.linspace(0, max(0, len(audio) - 160000), num=4).astype(int)
+        windows = np.stack([audio[s : s + 160000] for s in starts])
+    report = export_onnx(args.model_dir, args.out_dir, verify_windows=windows)
+    print(f"fp32: {report.fp32_path}  max |dp| vs torch = {report.max_abs_diff_fp32:.2e}")
+    print(f"int8: {report.int8_path}  max |dp| vs torch = {report.max_abs_diff_int8:.2e}")
+    print(f"verified on {report.n_windows} windows")
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from agent.demo import run_demo
+
+    return run_demo(args)
+
+
+HANDLERS = {
+    "run": cmd_run,
+    "analyze": cmd_analyze,
+    "simulate": cmd_simulate,
+    "export": cmd_export,
+    "demo": cmd_demo,
+}
+
+
+def add_optional_commands(sub: argparse._SubParsersAction) -> None:
+    """train / evaluate / bench: their option sets live with their implementations."""
+    from agent.lifecycle_commands import register
+
+    register(sub, HANDLERS)

@@ -1,0 +1,43 @@
+"""Registers `train`, `evaluate` and `bench`, whose options live beside their code."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+from typing import Any
+
+Handler = Callable[[argparse.Namespace], int]
+
+
+def register(sub: argparse._SubParsersAction, handlers: dict[str, Handler]) -> None:
+    train = sub.add_parser("train", help="fine-tune or train an AST on roast audio")
+    evaluate = sub.add_parser("evaluate", help="window and event metrics of a model")
+    bench = sub.add_parser("bench", help="measure latency and CPU per roast on this machine")
+    _wire(train, "models.train", "add_train_arguments", "run_train", "train", handlers)
+    _wire(
+        evaluate, "agent.event_eval", "add_evaluate_arguments", "run_evaluate", "evaluate", handlers
+    )
+    _wire(bench, "agent.bench", "add_bench_arguments", "run_bench", "bench", handlers)
+
+
+def _wire(
+    parser: argparse.ArgumentParser,
+    module_name: str,
+    add_name: str,
+    run_name: str,
+    command: str,
+    handlers: dict[str, Handler],
+) -> None:
+    import importlib
+
+    try:
+        module: Any = importlib.import_module(module_name)
+        getattr(module, add_name)(parser)
+        handlers[command] = getattr(module, run_name)
+    except (ImportError, AttributeError) as exc:
+        message = f"`{command}` is not available: {exc}"
+
+        def unavailable(_: argparse.Namespace) -> int:
+            raise RuntimeError(message)
+
+        handlers[command] = unavailable
