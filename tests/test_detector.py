@@ -1,0 +1,125 @@
+"""The detector is a state machine over lists of probabilities (DESIGN.md section 6)."""
+
+from __future__ import annotations
+
+from agent.detector import Detector, Phase
+from agent.settings import DetectorSettings
+
+HOP = 3.0
+DEFAULT = DetectorSettings()
+
+
+def feed(
+    det: Detector,
+    probs: list[float],
+    settings: DetectorSettings = DEFAULT,
+    start_s: float = 10.0,
+    silent: set[int] | None = None,
+) -> list:
+    """Feed windows ending at start_s, start_s + HOP, ...; return the decisions."""
+    silent = silent or set()
+    return [det.update(start_s + i * HOP, p, i in silent, settings) for i, p in enumerate(probs)]
+
+
+def confirmations(decisions: list) -> list:
+    return [d.confirmation for d in decisions if d.confirmation is not None]
+
+
+def test_k_of_n_confirms_on_the_fifth_positive_within_confirm_span() -> None:
+    """5 positives in 20 s: with a 3 s hop, the fifth consecutive positive confirms."""
+    decisions = feed(Detector(), [0.1, 0.9, 0.9, 0.9, 0.9, 0.9, 0.9])
+    assert [d.confirmation is not None for d in decisions] == [
+        False,
+        False,
+        False,
+        False,
+        False,
+        True,
+        False,
+    ]
+    assert decisions[5].positive_windows == 5
+    assert decisions[5].confirmation.detected_s == 10.0 + 5 * HOP
+
+
+def test_positives_spread_wider_than_confirm_span_do_not_confirm() -> None:
+    """Positives every 6 s: only 4 fit in any 20 s span, so 5-of-20 s never confirms."""
+    probs = [0.9, 0.1] * 12
+    assert confirmations(feed(Detector(), probs)) == []
+
+
+def test_k_of_n_counts_windows_at_the_span_edge() -> None:
+    """A positive exactly confirm_s before now still counts (inclusive span)."""
+    settings = DetectorSettings(min_positive=2, confirm_s=6.0)
+    decisions = feed(Detector(), [0.9, 0.1, 0.9], settings)
+    assert decisions[2].confirmation is not None
+
+
+def test_onset_is_backdated_to_first_positive_of_confirming_run() -> None:
+    """Onset = midpoint of the first positive window still inside the confirm span."""
+    probs = [0.9] + [0.1] * 8 + [0.9] * 5  # the lone early positive has expired
+    conf = confirmations(feed(Detector(window_s=10.0), probs))[0]
+    first_positive_end = 10.0 + 9 * HOP
+    assert conf.onset_s == first_positive_end - 5.0
+    assert conf.detected_s == 10.0 + 13 * HOP
+
+
+def test_fires_once_per_roast_until_start() -> None:
+    det = Detector()
+    assert len(confirmations(feed(det, [0.9] * 20))) == 1
+    assert det.phase is Phase.FIRST_CRACK
+    det.start(now_s=80.0)
+    assert det.phase is Phase.ARMED
+    assert len(confirmations(feed(det, [0.9] * 6, start_s=90.0))) == 1
+
+
+def test_min_roast_s_ignores_early_positives() -> None:
+    settings = DetectorSettings(min_roast_s=40.0)
+    decisions = feed(Detector(), [0.9] * 16, settings)
+    assert not any(d.positive for d in decisions[:10])  # ends 10..37 s < 40 s
+    conf = confirmations(decisions)[0]
+    assert conf.detected_s == 52.0  # positives end 40, 43, 46, 49, 52
+
+
+def test_silence_gate_scores_zero_and_flags() -> None:
+    decisions = feed(Detector(), [0.95] * 8, silent={0, 1, 2, 3, 4, 5, 6, 7})
+    assert all(d.silent and d.probability == 0.0 and not d.positive for d in decisions)
+    assert confirmations(decisions) == []
+
+
+def test_not_armed_never_confirms_and_armed_setting_is_honoured() -> None:
+    det = Detector(auto_arm=False)
+    assert det.phase is Phase.IDLE
+    assert confirmations(feed(det, [0.9] * 10)) == []
+    det.set_armed(True, now_s=40.0)
+    assert det.phase is Phase.ARMED and det.roast_start_s == 40.0
+    off = DetectorSettings(armed=False)
+    assert confirmations(feed(det, [0.9] * 10, off, start_s=50.0)) == []
+
+
+def test_drop_freezes_development_and_ends_roast() -> None:
+    det = Detector()
+    conf = confirmations(feed(det, [0.9] * 5))[0]
+    assert det.development_s(conf.detected_s + 30.0) == conf.detected_s + 30.0 - conf.onset_s
+    det.drop(now_s=100.0)
+    assert det.phase is Phase.IDLE
+    assert det.development_s(500.0) == 100.0 - conf.onset_s
+    assert det.roast_s(500.0) == 100.0
+    assert confirmations(feed(det, [0.9] * 6, start_s=110.0)) == []
+
+
+def test_reset_clears_latch_and_rearms_with_auto_arm() -> None:
+    det = Detector(auto_arm=True)
+    feed(det, [0.9] * 5)
+    det.reset(now_s=60.0)
+    assert det.confirmation is None and det.phase is Phase.ARMED and det.roast_start_s == 60.0
+    manual = Detector(auto_arm=False)
+    manual.start(0.0)
+    manual.reset(now_s=5.0)
+    assert manual.phase is Phase.IDLE and manual.roast_start_s is None
+
+
+def test_threshold_change_applies_to_next_window() -> None:
+    det = Detector()
+    low = DetectorSettings(threshold=0.3)
+    decisions = feed(det, [0.4] * 4) + feed(det, [0.4] * 2, low, start_s=22.0)
+    assert [d.positive for d in decisions] == [False] * 4 + [True] * 2
