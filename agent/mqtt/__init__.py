@@ -1,0 +1,8 @@
+"""MQTT layer: topics, durable outbox, Home Assistant discovery and the paho sink."""
+
+from __future__ import annotations
+
+from agent.mqtt.publisher import CommandHandler, MqttSink
+from agent.mqtt.topics import Topics
+
+__all__ = ["CommandHandler", "MqttSink", "Topics"]

@@ -1,0 +1,196 @@
+"""Home Assistant MQTT discovery payloads (per-component, DESIGN.md section 5).
+
+One retained config message per entity on
+`<discovery_prefix>/<component>/<agent_id>/<object>/config`. Per-component
+discovery, not the newer single-message device discovery, so that older Home
+Assistant releases work too. Every entity carries the same `device` block, the
+agent's availability topic and a unique id `firstcrack_<agent_id>_<object>`.
+Key names follow the Home Assistant MQTT platform pages
+(https://www.home-assistant.io/integrations/<component>.mqtt/).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from agent.mqtt.topics import Topics
+
+
+@dataclass(frozen=True)
+class DiscoveryMessage:
+    """One discovery config: where it goes and what it says."""
+
+    component: str
+    object_id: str
+    topic: str
+    config: dict[str, Any]
+
+
+def _device(agent_id: str, model_name: str, sw_version: str) -> dict[str, Any]:
+    device: dict[str, Any] = {
+        "identifiers": [f"firstcrack_{agent_id}"],
+        "name": f"firstcrack {agent_id}",
+        "manufacturer": "firstcrack",
+        "model": model_name or "first-crack detector",
+    }
+    if sw_version:
+        device["sw_version"] = sw_version
+    return device
+
+
+def discovery_messages(
+    topics: Topics,
+    model_name: str = "",
+    sw_version: str = "",
+    probability_expire_after_s: int = 60,
+) -> list[DiscoveryMessage]:
+    """All entity configs for one agent, in a stable order."""
+    # Telemetry-derived sensors expire so a dead agent does not show a stale value forever.
+    telemetry_expire = int(probability_expire_after_s)
+    entities: list[tuple[str, str, dict[str, Any]]] = [
+        (
+            "event",
+            "first_crack",
+            {
+                "name": "First crack",
+                "state_topic": topics.event,
+                # HA's MQTT event reads `event_type` from the JSON payload; the rest
+                # of the payload (event_id, onset_ts, ...) become event attributes.
+                "event_types": ["first_crack"],
+                "qos": 1,
+            },
+        ),
+        (
+            "binary_sensor",
+            "first_crack_this_roast",
+            {
+                "name": "First crack this roast",
+                "state_topic": topics.state,
+                "value_template": "{{ 'ON' if value_json.first_crack else 'OFF' }}",
+                "payload_on": "ON",
+                "payload_off": "OFF",
+                "qos": 1,
+            },
+        ),
+        (
+            "sensor",
+            "probability",
+            {
+                "name": "First crack probability",
+                "state_topic": topics.telemetry,
+                "value_template": "{{ value_json.probability }}",
+                "state_class": "measurement",
+                "suggested_display_precision": 2,
+                "expire_after": telemetry_expire,
+            },
+        ),
+        (
+            "sensor",
+            "dbfs",
+            {
+                "name": "Audio level",
+                "state_topic": topics.telemetry,
+                "value_template": "{{ value_json.dbfs }}",
+                "unit_of_measurement": "dB",
+                "state_class": "measurement",
+                "entity_category": "diagnostic",
+                "suggested_display_precision": 1,
+                "expire_after": telemetry_expire,
+            },
+        ),
+        (
+            "sensor",
+            "development_time",
+            {
+                "name": "Development time",
+                "state_topic": topics.state,
+                # `None` renders as "None", which HA's MQTT sensor reads as unknown.
+                "value_template": "{{ value_json.development_s }}",
+                "unit_of_measurement": "s",
+                "device_class": "duration",
+                "entity_category": "diagnostic",
+                "suggested_display_precision": 0,
+            },
+        ),
+        (
+            "sensor",
+            "pops_per_minute",
+            {
+                "name": "Pops per minute",
+                "state_topic": topics.telemetry,
+                "value_template": "{{ value_json.pops_per_min | default(None) }}",
+                "unit_of_measurement": "1/min",
+                "state_class": "measurement",
+                "expire_after": telemetry_expire,
+            },
+        ),
+        (
+            "sensor",
+            "crack_count",
+            {
+                "name": "Crack count",
+                "state_topic": topics.state,
+                "value_template": "{{ value_json.crack_count | default(None) }}",
+                "state_class": "measurement",
+            },
+        ),
+        (
+            "number",
+            "threshold",
+            {
+                "name": "Threshold",
+                "command_topic": topics.setting_set("threshold"),
+                "state_topic": topics.setting_state("threshold"),
+                "min": 0,
+                "max": 1,
+                "step": 0.01,
+                "mode": "slider",
+                "entity_category": "config",
+                "qos": 1,
+                "retain": False,
+            },
+        ),
+        (
+            "switch",
+            "armed",
+            {
+                "name": "Armed",
+                "command_topic": topics.setting_set("armed"),
+                "state_topic": topics.setting_state("armed"),
+                "payload_on": "ON",
+                "payload_off": "OFF",
+                "state_on": "ON",
+                "state_off": "OFF",
+                "qos": 1,
+                "retain": False,
+            },
+        ),
+        (
+            "button",
+            "new_roast",
+            {
+                "name": "New roast",
+                "command_topic": topics.roast_set,
+                "payload_press": "start",
+                "qos": 1,
+                "retain": False,
+            },
+        ),
+    ]
+    device = _device(topics.agent_id, model_name, sw_version)
+    messages = []
+    for component, object_id, specific in entities:
+        config: dict[str, Any] = {
+            "unique_id": f"firstcrack_{topics.agent_id}_{object_id}",
+            "object_id": f"{topics.agent_id}_{object_id}",
+            "availability_topic": topics.availability,
+            "payload_available": "online",
+            "payload_not_available": "offline",
+            "device": device,
+            **specific,
+        }
+        messages.append(
+            DiscoveryMessage(component, object_id, topics.discovery(component, object_id), config)
+        )
+    return messages
