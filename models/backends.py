@@ -175,6 +175,17 @@ def onnx_session(path: str | Path, threads: int | None = None) -> ort.InferenceS
     return ort.InferenceSession(str(path), sess_options=opts, providers=["CPUExecutionProvider"])
 
 
+DYNAMIC_QUANT_OPS = frozenset({"DynamicQuantizeLinear", "DynamicQuantizeMatMul"})
+
+
+def is_dynamically_quantized(path: str | Path) -> bool:
+    """Whether the graph quantises activations at run time (scales computed per tensor)."""
+    import onnx
+
+    graph = onnx.load(str(path), load_external_data=False).graph
+    return any(node.op_type in DYNAMIC_QUANT_OPS for node in graph.node)
+
+
 class OnnxClassifier(_Base):
     """An exported AST graph (`input_values` [B, frames, mel] -> `logits`) in onnxruntime."""
 
@@ -186,9 +197,12 @@ class OnnxClassifier(_Base):
         session: ort.InferenceSession,
         extractor: ASTFeatureExtractor,
         id2label: Mapping[int | str, str],
+        onnx_path: Path | None = None,
     ) -> None:
         super().__init__(name, FeatureFrontEnd(extractor), id2label)
         self.session = session
+        self.onnx_path = onnx_path
+        """The .onnx file the session was built from (reported by `bench` and logs)."""
         inp = session.get_inputs()[0]
         self.input_name = inp.name
         self.output_name = session.get_outputs()[0].name
@@ -204,11 +218,15 @@ class OnnxClassifier(_Base):
                     f"ONNX input expects [batch, {shape[1]}, {shape[2]}] but "
                     f"preprocessor_config.json gives [batch, {expected[0]}, {expected[1]}]"
                 )
-        # Some exports fix the batch at 1; run those one window at a time.
-        self.fixed_batch_one = shape[0] == 1
+        # Run one window at a time when the export fixes the batch at 1, or when it is
+        # dynamically quantised: DynamicQuantizeLinear takes one scale over the whole
+        # tensor, batch included, so a window's p would depend on its batch-mates.
+        self.per_window = shape[0] == 1 or (
+            onnx_path is not None and is_dynamically_quantized(onnx_path)
+        )
 
     def _logits(self, feats: np.ndarray) -> np.ndarray:
-        if self.fixed_batch_one and feats.shape[0] > 1:
+        if self.per_window and feats.shape[0] > 1:
             return np.concatenate([self._logits(feats[i : i + 1]) for i in range(len(feats))])
         (logits,) = self.session.run([self.output_name], {self.input_name: feats})
         return np.asarray(logits)

@@ -201,7 +201,7 @@ def _onnx_classifier(
     extractor = ASTFeatureExtractor.from_pretrained(str(here), local_files_only=True)
     session = onnx_session(onnx_file, threads)
     id2label = _onnx_id2label(ref, onnx_file, session, config_file)
-    return OnnxClassifier(ref, session, extractor, id2label)
+    return OnnxClassifier(ref, session, extractor, id2label, onnx_path=onnx_file)
 
 
 def _onnx_id2label(ref: str, onnx_file: Path, session: object, config_file: Path | None) -> dict:
