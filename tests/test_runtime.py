@@ -1,0 +1,191 @@
+"""The runtime turns scored windows into telemetry, one event and state snapshots."""
+
+from __future__ import annotations
+
+from dataclasses import fields
+from typing import Any
+
+import numpy as np
+import pytest
+
+from agent.live import LatestSlot, LiveLoop
+from agent.messages import FirstCrackEvent, RoastState, Telemetry
+from agent.runtime import Runtime, dbfs
+from agent.settings import DetectorSettings
+from agent.sinks import ListSink
+
+SR = 16000
+
+
+class ScriptedScorer:
+    """Returns probabilities from a script, one per call."""
+
+    name = "scripted"
+
+    def __init__(self, probs: list[float]) -> None:
+        self.probs = list(probs)
+        self.calls = 0
+
+    def predict(self, windows: np.ndarray) -> np.ndarray:
+        self.calls += 1
+        return np.array([self.probs.pop(0) if self.probs else 0.0] * len(windows), np.float32)
+
+
+class MemoryStore:
+    def __init__(self) -> None:
+        self.saved: list[dict[str, Any]] = []
+
+    def save(self, values: dict[str, Any]) -> None:
+        self.saved.append(dict(values))
+
+
+def loud(n: int = SR * 10) -> np.ndarray:
+    return (0.1 * np.random.default_rng(0).standard_normal(n)).astype(np.float32)
+
+
+def drive(runtime: Runtime, count: int, start: float = 10.0, samples: np.ndarray | None = None):
+    window = loud() if samples is None else samples
+    return [runtime.process(start + 3.0 * i, window) for i in range(count)]
+
+
+def test_payload_field_names_are_the_contract() -> None:
+    """DESIGN.md section 5 names these fields; consumers depend on them."""
+    assert {"ts", "roast_s", "probability", "threshold", "dbfs", "inference_ms", "phase"} <= {
+        f.name for f in fields(Telemetry)
+    }
+    assert {
+        "event_type",
+        "event_id",
+        "ts",
+        "onset_ts",
+        "roast_s",
+        "probability",
+        "positive_windows",
+        "model",
+    } <= {f.name for f in fields(FirstCrackEvent)}
+    state = RoastState("armed", False, None, None, None, 1.0, {"threshold": 0.6}).to_payload()
+    assert {
+        "phase",
+        "first_crack",
+        "first_crack_ts",
+        "roast_started_ts",
+        "development_s",
+        "threshold",
+    } <= set(state)
+
+
+def test_one_event_per_roast_with_backdated_onset() -> None:
+    sink = ListSink()
+    runtime = Runtime(ScriptedScorer([0.1] * 5 + [0.9] * 12), DetectorSettings(), [sink])
+    drive(runtime, 17)
+    assert len(sink.events) == 1
+    event = sink.events[0].to_payload()
+    assert event["event_type"] == "first_crack"
+    assert event["audio_s"] == 10.0 + 3 * 9  # fifth positive
+    assert event["onset_audio_s"] == 10.0 + 3 * 5 - 5.0
+    assert event["model"] == "scripted"
+    assert [s.phase for s in sink.states][0] == "first_crack"
+    assert sink.states[-1].development_s is not None
+
+
+def test_silence_gate_skips_the_classifier() -> None:
+    scorer = ScriptedScorer([0.99] * 10)
+    runtime = Runtime(scorer, DetectorSettings(), [])
+    telemetry = drive(runtime, 6, samples=np.zeros(SR * 10, np.float32))
+    assert scorer.calls == 0
+    assert all(t.silent and t.probability == 0.0 for t in telemetry)
+    assert dbfs(np.zeros(10, np.float32)) == -160.0
+    assert dbfs(np.ones(10, np.float32)) == pytest.approx(0.0)
+
+
+def test_settings_apply_to_next_window_persist_and_publish_state() -> None:
+    sink, store = ListSink(), MemoryStore()
+    runtime = Runtime(ScriptedScorer([0.5] * 20), DetectorSettings(), [sink], persistence=store)
+    assert drive(runtime, 2)[-1].threshold == 0.6
+    runtime.apply_setting("threshold", 0.4)
+    assert drive(runtime, 1, start=20.0)[0].threshold == 0.4
+    assert store.saved[-1]["threshold"] == 0.4
+    assert sink.states[-1].settings["threshold"] == 0.4
+
+
+def test_roast_commands_drive_the_lifecycle() -> None:
+    sink = ListSink()
+    runtime = Runtime(ScriptedScorer([0.9] * 40), DetectorSettings(), [sink])
+    drive(runtime, 6)
+    assert runtime.snapshot().phase == "first_crack"
+    runtime.roast_command("drop")
+    frozen = runtime.snapshot()
+    assert frozen.phase == "idle" and frozen.first_crack and frozen.development_s is not None
+    drive(runtime, 3, start=40.0)
+    assert runtime.snapshot().development_s == frozen.development_s
+    runtime.roast_command("start")
+    started = runtime.snapshot()
+    assert started.phase == "armed" and not started.first_crack and started.roast_s == 0.0
+    drive(runtime, 6, start=50.0)
+    assert len(sink.events) == 2
+    runtime.apply_setting("armed", False)
+    runtime.roast_command("reset")
+    assert runtime.snapshot().phase == "armed"  # auto_arm re-arms a reset agent
+
+
+def test_latest_slot_keeps_newest_and_counts_replaced() -> None:
+    from agent.windower import Window
+
+    slot = LatestSlot()
+    for i in range(4):
+        slot.put(Window(i, np.zeros(1, np.float32), SR))
+    window, dropped, finished = slot.take()
+    assert window is not None and window.end_sample == 3 and dropped == 3 and not finished
+    slot.close()
+    assert slot.take()[2] is True
+
+
+class SlowScorer:
+    """Blocks each prediction until the test lets it go: 'slow' without timing."""
+
+    name = "slow"
+
+    def __init__(self) -> None:
+        import threading
+
+        self.gate = threading.Semaphore(0)
+        self.calls = 0
+
+    def predict(self, windows: np.ndarray) -> np.ndarray:
+        self.calls += 1
+        self.gate.acquire()
+        return np.full(len(windows), 0.1, np.float32)
+
+
+def test_slow_inference_drops_stale_windows_and_stays_current() -> None:
+    """The source delivers 60 s at once while the classifier is held: the loop skips ahead.
+
+    Every window is either scored or counted as dropped, and the last window
+    scored is the newest one, so the agent is current when it catches up.
+    """
+    import threading
+
+    scorer = SlowScorer()
+    sink = ListSink()
+    runtime = Runtime(scorer, DetectorSettings(), [sink])
+    audio = loud(SR * 61)
+    chunks = [audio[i : i + SR] for i in range(0, len(audio), SR)]
+    source_done = threading.Event()
+
+    def source():
+        yield from chunks
+        source_done.set()
+
+    loop = LiveLoop(source(), runtime)
+    runner = threading.Thread(target=loop.run)
+    runner.start()
+    assert source_done.wait(10), "capture did not finish"
+    for _ in range(40):  # release the classifier until the loop ends
+        scorer.gate.release()
+    runner.join(10)
+    assert not runner.is_alive()
+    total_windows = (61 - 10) // 3 + 1
+    assert runtime.dropped_windows > 0
+    assert scorer.calls + runtime.dropped_windows == total_windows
+    assert sink.telemetries[-1].audio_s == 10.0 + 3 * (total_windows - 1)
+    assert sink.telemetries[-1].dropped_windows == runtime.dropped_windows
