@@ -24,6 +24,9 @@ import logging
 import os
 import re
 import socket
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 from urllib.parse import urlparse
@@ -186,7 +189,8 @@ def _torch_classifier(
     from transformers import ASTFeatureExtractor, ASTForAudioClassification
 
     model = ASTForAudioClassification.from_pretrained(source, local_files_only=local_files_only)
-    extractor = ASTFeatureExtractor.from_pretrained(source, local_files_only=local_files_only)
+    with _quiet_mel_warning():
+        extractor = ASTFeatureExtractor.from_pretrained(source, local_files_only=local_files_only)
     return TorchClassifier(ref, model, extractor, threads=threads)
 
 
@@ -198,7 +202,8 @@ def _onnx_classifier(
     here = onnx_file.parent
     if not (here / "preprocessor_config.json").is_file():
         raise ModelLoadError(ref, f"no preprocessor_config.json beside {onnx_file}")
-    extractor = ASTFeatureExtractor.from_pretrained(str(here), local_files_only=True)
+    with _quiet_mel_warning():
+        extractor = ASTFeatureExtractor.from_pretrained(str(here), local_files_only=True)
     session = onnx_session(onnx_file, threads)
     id2label = _onnx_id2label(ref, onnx_file, session, config_file)
     return OnnxClassifier(ref, session, extractor, id2label, onnx_path=onnx_file)
@@ -289,6 +294,20 @@ def _hub_reachable() -> bool:
             return True
     except OSError:
         return False
+
+
+@contextmanager
+def _quiet_mel_warning() -> Iterator[None]:
+    """Silence one known, harmless warning from AST's numpy filter bank.
+
+    With 128 mel bins (the published AST layout) over a 512-point FFT, the
+    lowest kaldi mel filters fall between FFT bins and are all zero. The
+    original AST was trained that way, so the warning would only alarm users
+    on every start.
+    """
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="At least one mel filter has all zero values")
+        yield
 
 
 def _first_line(exc: BaseException) -> str:
