@@ -1,0 +1,446 @@
+"""Training and evaluation data: layouts, chunking, labelling, splits, reports.
+
+Two on-disk layouts are read (auto-detected by `detect_layout`):
+
+- **chunks** (the published dataset): `first_crack/*.wav` and
+  `no_first_crack/*.wav` 10 s chunks, optionally inside `train/`, `val/`
+  (or `validation/`) and `test/` split folders, which are then respected.
+  A chunk's recording id is its file stem up to a `_chunk`/`-chunk` marker
+  (`roast7_chunk_012` -> `roast7`); without a marker, a trailing `_NNN`/`-NNN`
+  chunk index is dropped (`roast7-012` -> `roast7`); otherwise the whole stem.
+  The rule errs towards merging: two recordings that share a prefix land in
+  one group, which can only make a split stricter, never leak.
+- **recordings**: audio files (any depth) with annotation JSON
+  `{"audio_file", "duration", "annotations": [{"start_time", "end_time",
+  "label"}]}` found as `STEM.json` beside the audio, `annotations/STEM.json`
+  under the root, or any JSON under the root whose `audio_file` names it; or,
+  failing those, an Artisan `STEM.alog` (see `models.artisan`). Recordings are
+  cut into `window_s` chunks every `hop_s`; a chunk is `first_crack` when at
+  least half of it overlaps first-crack regions (`label_window`).
+
+Splits are always made per recording, never per chunk, so no recording's audio
+is on both sides. Bad inputs never stop a run: each becomes one entry in
+`problems` (file + reason), is logged, and the file is skipped or repaired.
+Audio is float32 mono at 16 kHz; other rates are resampled, channels averaged.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from math import gcd
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import soundfile as sf
+from scipy.signal import resample_poly
+
+from models.artisan import AlogError, alog_annotation
+
+log = logging.getLogger(__name__)
+
+SAMPLE_RATE = 16_000
+LABELS: tuple[str, str] = ("no_first_crack", "first_crack")
+"""Class index order, the published checkpoint's: 0 = no_first_crack, 1 = first_crack."""
+KNOWN_REGION_LABELS = frozenset({"first_crack", "no_first_crack", "second_crack"})
+"""Region labels accepted in annotation JSON; only first_crack makes a positive chunk."""
+AUDIO_SUFFIXES = frozenset({".wav", ".flac", ".ogg", ".mp3", ".aiff", ".aif"})
+SPLITS: tuple[str, str, str] = ("train", "val", "test")
+_SPLIT_ALIASES = {
+    "train": "train", "val": "val", "valid": "val", "validation": "val", "test": "test"
+}
+_END_TOLERANCE_S = 0.5
+"""Annotations may overrun the audio by this much (rounding) before it is a problem."""
+_CHUNK_ID = re.compile(r"^(?P<rec>.+?)[_-]chunk(?:[_-]?\d+)?.*$", re.IGNORECASE)
+_INDEX_SUFFIX = re.compile(r"^(?P<rec>.+?)[_-]\d+$")
+
+
+class DatasetError(ValueError):
+    """A data directory that cannot give a dataset at all (missing, empty, one recording)."""
+
+
+class AudioError(ValueError):
+    """An audio file that cannot be read or is empty."""
+
+
+@dataclass(eq=False)
+class Chunk:
+    """One fixed-length training window.
+
+    `audio` is float32 mono 16 kHz, exactly the window length (a view into the
+    recording when cut from one). `start_s` is seconds from the start of its
+    recording (0 for published chunks). `label`: 1 = first_crack.
+    """
+
+    recording_id: str
+    source: str
+    start_s: float
+    label: int
+    audio: np.ndarray
+
+
+@dataclass(eq=False)
+class Recording:
+    """A whole annotated recording; `regions` are first-crack (start, end) seconds."""
+
+    recording_id: str
+    path: Path
+    audio: np.ndarray
+    regions: list[tuple[float, float]]
+    annotation: dict[str, Any]
+
+    @property
+    def duration_s(self) -> float:
+        return len(self.audio) / SAMPLE_RATE
+
+    @property
+    def has_crack(self) -> bool:
+        return bool(self.regions)
+
+
+@dataclass
+class DatasetSplits:
+    """Chunks per split ("train"/"val"/"test") and the report describing them."""
+
+    chunks: dict[str, list[Chunk]]
+    report: dict[str, Any]
+    problems: list[dict[str, str]] = field(default_factory=list)
+
+
+# --- audio ---------------------------------------------------------------------------------
+
+
+def load_audio(path: str | Path) -> np.ndarray:
+    """Read any soundfile-supported file as float32 mono at 16 kHz (raises AudioError)."""
+    try:
+        data, rate = sf.read(str(path), dtype="float32", always_2d=True)
+    except Exception as exc:  # noqa: BLE001 - libsndfile raises several types
+        raise AudioError(f"unreadable audio: {exc}") from exc
+    if data.size == 0:
+        raise AudioError("audio file is empty")
+    mono = data.mean(axis=1)
+    if rate != SAMPLE_RATE:
+        g = gcd(int(rate), SAMPLE_RATE)
+        mono = resample_poly(mono, SAMPLE_RATE // g, int(rate) // g)
+    return np.ascontiguousarray(mono, dtype=np.float32)
+
+
+def fit_length(audio: np.ndarray, samples: int) -> np.ndarray:
+    """Zero-pad or truncate to exactly `samples` (the model's window)."""
+    if len(audio) >= samples:
+        return audio[:samples]
+    return np.pad(audio, (0, samples - len(audio)))
+
+
+# --- labelling and chunking -----------------------------------------------------------------
+
+
+def label_window(start_s: float, window_s: float, regions: Iterable[tuple[float, float]]) -> int:
+    """1 when first-crack regions cover at least half of [start_s, start_s + window_s).
+
+    Overlapping regions are merged first so that no second counts twice.
+    """
+    covered, cursor = 0.0, start_s
+    for lo, hi in sorted(regions):
+        lo, hi = max(lo, cursor), min(hi, start_s + window_s)
+        if hi > lo:
+            covered += hi - lo
+            cursor = hi
+    return int(covered >= 0.5 * window_s - 1e-9)
+
+
+def chunk_recording(rec: Recording, window_s: float = 10.0, hop_s: float = 5.0) -> list[Chunk]:
+    """Cut complete windows every `hop_s` seconds; a tail shorter than a window is dropped."""
+    win, hop = round(window_s * SAMPLE_RATE), round(hop_s * SAMPLE_RATE)
+    return [
+        Chunk(rec.recording_id, str(rec.path), s / SAMPLE_RATE,
+              label_window(s / SAMPLE_RATE, window_s, rec.regions), rec.audio[s : s + win])
+        for s in range(0, len(rec.audio) - win + 1, hop)
+    ]
+
+
+def chunk_recording_id(stem: str) -> str:
+    """The recording a published chunk came from (rule in the module docstring)."""
+    for pattern in (_CHUNK_ID, _INDEX_SUFFIX):
+        match = pattern.match(stem)
+        if match:
+            return match.group("rec")
+    return stem
+
+
+# --- layouts -------------------------------------------------------------------------------
+
+
+def detect_layout(root: str | Path) -> str:
+    """"chunks" when class folders exist (at the top or under split folders), else "recordings"."""
+    base = Path(root)
+    if not base.is_dir():
+        raise DatasetError(f"data directory not found: {base}")
+    tops = [base] + [base / name for name in _SPLIT_ALIASES if (base / name).is_dir()]
+    if any((d / label).is_dir() for d in tops for label in LABELS):
+        return "chunks"
+    return "recordings"
+
+
+def _problem(problems: list[dict[str, str]], file: str | Path, message: str) -> None:
+    log.warning("%s: %s", file, message)
+    problems.append({"file": str(file), "problem": message})
+
+
+def load_chunk_layout(
+    root: str | Path, window_s: float, problems: list[dict[str, str]]
+) -> dict[str | None, list[Chunk]]:
+    """Published chunks keyed by their split folder (None when the root has no split folders)."""
+    base, samples = Path(root), round(window_s * SAMPLE_RATE)
+    split_dirs = {_SPLIT_ALIASES[d.name]: d for d in sorted(base.iterdir())
+                  if d.is_dir() and d.name in _SPLIT_ALIASES}
+    sources: dict[str | None, Path] = dict(split_dirs) if split_dirs else {None: base}
+    out: dict[str | None, list[Chunk]] = {}
+    for split, folder in sources.items():
+        chunks: list[Chunk] = []
+        for label, name in enumerate(LABELS):
+            for file in sorted((folder / name).glob("*")):
+                if file.suffix.lower() not in AUDIO_SUFFIXES:
+                    continue
+                try:
+                    audio = load_audio(file)
+                except AudioError as exc:
+                    _problem(problems, file, str(exc))
+                    continue
+                rec = chunk_recording_id(file.stem)
+                chunks.append(Chunk(rec, str(file), 0.0, label, fit_length(audio, samples)))
+        out[split] = chunks
+    return out
+
+
+def _annotation_index(base: Path) -> dict[str, Path]:
+    """audio_file basename -> JSON path, for annotation files named differently from the audio."""
+    index: dict[str, Path] = {}
+    for file in base.rglob("*.json"):
+        try:
+            data = json.loads(file.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        if isinstance(data, dict) and isinstance(data.get("audio_file"), str):
+            index.setdefault(Path(data["audio_file"]).name, file)
+    return index
+
+
+def find_annotation(audio: Path, base: Path, index: Mapping[str, Path]) -> Path | None:
+    """The annotation for `audio`: JSON beside it, in annotations/, by audio_file; then .alog."""
+    for suffix in (".json", ".alog"):
+        for candidate in (audio.with_suffix(suffix), base / "annotations" / (audio.stem + suffix)):
+            if candidate.is_file():
+                return candidate
+        if suffix == ".json" and audio.name in index:
+            return index[audio.name]
+    return None
+
+
+def _regions(
+    annotation: Mapping[str, Any], file: Path, duration_s: float, problems: list[dict[str, str]]
+) -> list[tuple[float, float]]:
+    """First-crack regions, validated and clipped to the audio; problems reported per region."""
+    items = annotation.get("annotations")
+    if not isinstance(items, list):
+        raise AudioError("annotation JSON has no 'annotations' list")
+    regions: list[tuple[float, float]] = []
+    for item in items:
+        label = item.get("label") if isinstance(item, dict) else None
+        if label not in KNOWN_REGION_LABELS:
+            _problem(problems, file, f"unknown label {label!r} in {item!r}; ignored")
+            continue
+        if label != "first_crack":
+            continue  # other regions only matter by not being first crack
+        try:
+            start, end = float(item["start_time"]), float(item["end_time"])
+        except (KeyError, TypeError, ValueError):
+            _problem(problems, file, f"malformed annotation {item!r} ignored")
+            continue
+        if not 0 <= start < end:
+            _problem(problems, file, f"annotation {start:g}-{end:g} s is empty; ignored")
+            continue
+        if end > duration_s + _END_TOLERANCE_S:
+            message = f"annotation {start:g}-{end:g} s runs past the end of the audio"
+            if start >= duration_s:
+                _problem(problems, file, f"{message} ({duration_s:.1f} s); ignored")
+                continue
+            _problem(problems, file, f"{message} ({duration_s:.1f} s); clipped")
+            end = duration_s
+        regions.append((start, end))
+    return sorted(regions)
+
+
+def load_recordings(
+    root: str | Path, problems: list[dict[str, str]], audio_offset_s: float = 0.0
+) -> list[Recording]:
+    """Every annotated audio file under `root`; unannotated or broken ones become problems."""
+    base = Path(root)
+    if not base.is_dir():
+        raise DatasetError(f"data directory not found: {base}")
+    index = _annotation_index(base)
+    recordings: list[Recording] = []
+    for file in sorted(p for p in base.rglob("*") if p.suffix.lower() in AUDIO_SUFFIXES):
+        ann_file = find_annotation(file, base, index)
+        if ann_file is None:
+            _problem(problems, file, "no annotation (looked for STEM.json, annotations/STEM.json, "
+                     "a JSON naming it in audio_file, STEM.alog)")
+            continue
+        try:
+            audio = load_audio(file)
+            duration = len(audio) / SAMPLE_RATE
+            if ann_file.suffix == ".alog":
+                annotation, notes = alog_annotation(ann_file, file.name, audio_offset_s,
+                                                    duration_s=duration)
+                for note in notes:
+                    problems.append({"file": str(ann_file), "problem": note})
+            else:
+                annotation = json.loads(ann_file.read_text(encoding="utf-8"))
+                if not isinstance(annotation, dict):
+                    raise AudioError(f"annotation {ann_file.name} is not a JSON object")
+            regions = _regions(annotation, ann_file, duration, problems)
+        except (AudioError, AlogError, OSError, ValueError) as exc:
+            _problem(problems, file, str(exc))
+            continue
+        rec_id = file.relative_to(base).with_suffix("").as_posix()
+        recordings.append(Recording(rec_id, file, audio, regions, annotation))
+    return recordings
+
+
+# --- splitting and reporting -----------------------------------------------------------------
+
+
+def _take(available: int, target: float) -> int:
+    """round(target), but at least 1 when target > 0, and never more than `available`."""
+    if target <= 0 or available <= 0:
+        return 0
+    return min(max(round(target), 1), available)
+
+
+def split_recordings(
+    has_crack: Mapping[str, bool], val_fraction: float = 0.2, test_fraction: float = 0.0,
+    seed: int = 0,
+) -> dict[str, list[str]]:
+    """Seeded, stratified split of recording ids into train/val/test.
+
+    Crack and no-crack recordings are shuffled and divided separately so that
+    each split with a non-zero fraction gets a crack recording whenever there
+    are at least two (validation takes priority over test; train keeps one).
+    """
+    rng = np.random.default_rng(seed)
+    out: dict[str, list[str]] = {name: [] for name in SPLITS}
+    for crack in (True, False):
+        ids = sorted(rec for rec, c in has_crack.items() if c == crack)
+        rng.shuffle(ids)
+        n = len(ids)
+        n_val = _take(n - 1, val_fraction * n)  # train always keeps one
+        n_test = _take(n - 1 - n_val, test_fraction * n)
+        out["val"] += ids[:n_val]
+        out["test"] += ids[n_val : n_val + n_test]
+        out["train"] += ids[n_val + n_test :]
+    return {name: sorted(ids) for name, ids in out.items()}
+
+
+def split_report(
+    chunks: Mapping[str, Sequence[Chunk]], problems: list[dict[str, str]], **info: Any
+) -> dict[str, Any]:
+    """JSON-ready summary: recordings and chunk counts per split and class, plus problems."""
+    splits = {}
+    for name, items in chunks.items():
+        counts = {label: sum(c.label == i for c in items) for i, label in enumerate(LABELS)}
+        splits[name] = {"recordings": sorted({c.recording_id for c in items}), "chunks": counts}
+    return {**info, "splits": splits, "problems": list(problems)}
+
+
+def format_split_report(report: Mapping[str, Any]) -> str:
+    """The split report as a short human-readable table."""
+    lines = [f"data: {report.get('data', '?')} (layout: {report.get('layout', '?')})",
+             f"{'split':<6} {'recordings':>10} {'first_crack':>12} {'no_first_crack':>15}"]
+    for name, split in report["splits"].items():
+        counts = split["chunks"]
+        lines.append(f"{name:<6} {len(split['recordings']):>10} {counts['first_crack']:>12} "
+                     f"{counts['no_first_crack']:>15}")
+    for name, split in report["splits"].items():
+        lines.append(f"{name} recordings: {', '.join(split['recordings']) or '-'}")
+    lines.append(f"problems: {len(report['problems'])}")
+    lines += [f"  {p['file']}: {p['problem']}" for p in report["problems"]]
+    return "\n".join(lines) + "\n"
+
+
+def write_split_report(report: Mapping[str, Any], out_dir: str | Path) -> tuple[Path, Path]:
+    """Write `split_report.json` and `split_report.txt` into `out_dir`."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    json_path, text_path = out / "split_report.json", out / "split_report.txt"
+    json_path.write_text(json.dumps(report, indent=2) + "\n")
+    text_path.write_text(format_split_report(report))
+    return json_path, text_path
+
+
+def build_splits(
+    data_dir: str | Path, window_s: float = 10.0, hop_s: float = 5.0, val_fraction: float = 0.2,
+    test_fraction: float = 0.0, seed: int = 0, audio_offset_s: float = 0.0,
+) -> DatasetSplits:
+    """Load any layout under `data_dir` and split it by recording (see the module docstring).
+
+    Published split folders are kept as given; a missing `val` is carved out of
+    `train` by recording. Raises DatasetError when nothing usable is found.
+    """
+    layout, problems = detect_layout(data_dir), []
+    if layout == "chunks":
+        given = load_chunk_layout(data_dir, window_s, problems)
+        pool = given.pop(None, []) + ([] if "val" in given else given.pop("train", []))
+    else:
+        pool = [c for rec in load_recordings(data_dir, problems, audio_offset_s)
+                for c in chunk_recording(rec, window_s, hop_s)]
+        given = {}
+    crack = {c.recording_id: False for c in pool}
+    for c in pool:
+        crack[c.recording_id] |= bool(c.label)
+    assigned = split_recordings(crack, val_fraction, 0.0 if given else test_fraction, seed)
+    chunks = {name: list(given.get(name, [])) for name in SPLITS}
+    where = {rec: name for name, ids in assigned.items() for rec in ids}
+    for c in pool:
+        chunks[where[c.recording_id]].append(c)
+    seen: dict[str, str] = {}
+    for name in SPLITS:
+        for rec in sorted({c.recording_id for c in chunks[name]}):
+            if seen.setdefault(rec, name) != name:
+                _problem(problems, rec, f"recording id appears in both {seen[rec]} and {name} "
+                         "(leakage in the given split folders)")
+    if not chunks["train"]:
+        raise DatasetError(f"no usable training chunks under {data_dir} "
+                           f"({len(problems)} problems; see the log)")
+    report = split_report(chunks, problems, data=str(data_dir), layout=layout, window_s=window_s,
+                          hop_s=hop_s, seed=seed, val_fraction=val_fraction,
+                          test_fraction=test_fraction)
+    return DatasetSplits(chunks, report, problems)
+
+
+def simulated_dataset(
+    out_dir: str | Path, seeds: Iterable[int], no_crack_seeds: Iterable[int] = (),
+    duration_s: float | None = None,
+) -> list[Path]:
+    """Write simulated roasts (WAV + annotation JSON) into `out_dir`; returns the WAV paths.
+
+    Crack roasts are `sim_crack_SEED.wav`, no-crack roasts `sim_nocrack_SEED.wav`,
+    so the seeds (which must not overlap a model's training seeds when it is
+    evaluated) can be read back from the names. Existing WAV+JSON pairs are kept
+    (the simulator is deterministic), which makes `train --resume` cheap.
+    """
+    from models.simulator import write_roast
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for crack, group in ((True, seeds), (False, no_crack_seeds)):
+        for seed in group:
+            wav = out / f"sim_{'crack' if crack else 'nocrack'}_{seed:05d}.wav"
+            if not (wav.is_file() and wav.with_suffix(".json").is_file()):  # resume: reuse
+                write_roast(wav, seed, duration_s=duration_s, crack=crack)
+            paths.append(wav)
+    return paths
