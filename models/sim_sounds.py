@@ -169,7 +169,7 @@ def pop_bank(rng: np.random.Generator, n_pops: int, sr: int, centre_hz: float,
     a2 = col(rng.uniform(0.15, 0.7, n_pops))
     ph1, ph2 = col(rng.uniform(0, 2 * np.pi, n_pops)), col(rng.uniform(0, 2 * np.pi, n_pops))
     click_tau = col(rng.uniform(0.12, 0.7, n_pops) / 1000)
-    click_w = col(rng.uniform(0.4, 1.4, n_pops))
+    click_w = col(rng.uniform(0.2, 0.9, n_pops))
     attack = 1 - np.exp(-t / col(rng.uniform(0.03, 0.3, n_pops) / 1000))
     noise = rng.standard_normal((n_pops, raw_len))
     wave = attack * (np.sin(2 * np.pi * f1 * t + ph1) * np.exp(-t / tau)
@@ -237,7 +237,7 @@ def _resonate(x: np.ndarray, f: float, bw: float, sr: int) -> np.ndarray:
 
 def talk(rng: np.random.Generator, length_s: float, sr: int) -> np.ndarray:
     """Someone talking near the roaster: voiced syllables (glottal buzz through three
-    formants, intonation, 3-6 syllables/s) with unvoiced fricatives and pauses."""
+    formants, intonation, 3-6 syllables/s) with unvoiced fricatives and pauses. RMS 1."""
     n = int(length_s * sr)
     t = np.arange(n) / sr
     f0 = rng.uniform(90, 240) * (1 + 0.12 * np.sin(2 * np.pi * rng.uniform(0.2, 0.7) * t
@@ -252,17 +252,19 @@ def talk(rng: np.random.Generator, length_s: float, sr: int) -> np.ndarray:
         if rng.random() < 0.15:  # pause between words
             pos = end
             continue
-        if rng.random() < 0.2:
+        if rng.random() < 0.2:  # fricative, quieter than vowels
             src = rng.standard_normal(end - pos)
             y = _resonate(src, rng.uniform(2500, 6000), 1500, sr)
+            y *= 0.3 / (np.sqrt(np.mean(y**2)) + 1e-12)
         else:
             src = buzz[pos:end]
             y = sum(_resonate(src, fc, bw, sr) * g for fc, bw, g in (
                 (rng.uniform(300, 850), 90, 1.0), (rng.uniform(850, 2300), 120, 0.5),
                 (rng.uniform(2300, 3200), 180, 0.25)))
+            y /= np.sqrt(np.mean(y**2)) + 1e-12
         out[pos:end] += y * np.hanning(end - pos)
         pos = end
-    return out / (np.abs(out).max() + 1e-12)
+    return out / (np.sqrt(np.mean(out**2)) + 1e-12)
 
 
 def door(rng: np.random.Generator, length_s: float, sr: int) -> np.ndarray:
@@ -277,7 +279,7 @@ def door(rng: np.random.Generator, length_s: float, sr: int) -> np.ndarray:
     tt = t[: n - thump_at]
     thump = (np.sin(2 * np.pi * rng.uniform(40, 90) * tt) * np.exp(-tt / rng.uniform(0.05, 0.2))
              + 0.3 * rng.standard_normal(tt.size) * np.exp(-tt / 0.01))
-    out = creak / (np.abs(creak).max() + 1e-12) * rng.uniform(0.1, 0.5)
+    out = creak / (np.abs(creak).max() + 1e-12) * rng.uniform(0.4, 1.0)
     out[thump_at:] += thump
     return out / (np.abs(out).max() + 1e-12)
 

@@ -137,7 +137,7 @@ def draw_mic(seed: int) -> dict:
         "mic_presence_hz": round(float(rng.uniform(2000, 5000)), 1),
         "target_level_dbfs": round(float(rng.uniform(-45, -12)), 2),
         "self_noise_dbfs": round(float(rng.uniform(-92, -72)), 2),
-        "pop_snr_target_db": round(float(rng.uniform(5, 17)), 2),
+        "pop_snr_target_db": round(float(rng.uniform(10, 22)), 2),
         "pop_snr_spread_db": round(float(rng.uniform(2.5, 5)), 2),
         "second_snr_offset_db": round(float(rng.uniform(-9, -4)), 2),
     }

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 import soundfile as sf
+from scipy import signal
 
 from models import sim_sounds as snd
 from models.sim_timeline import (
@@ -198,15 +199,17 @@ def _add_events(out: np.ndarray, gate: np.ndarray, truth: RoastTruth, local: np.
     p, sr = truth.params, SAMPLE_RATE
     rng = rng_for(truth.seed, Stream.EVENT_AUDIO)
     sos = snd.mic_sos(p, sr)
-    from scipy import signal
 
-    def mix(x: np.ndarray, at_s: float, peak_db: float, inside: bool) -> None:
+    def mix(x: np.ndarray, at_s: float, level_db: float, inside: bool, by_rms: bool = False
+            ) -> None:
+        """Add ``x`` at ``at_s`` with its peak (or RMS) ``level_db`` over the local
+        background; sounds from ``inside`` the roaster go through its body response."""
         y = signal.oaconvolve(x, ir) if inside else signal.sosfilt(sos, x)
         s = int(at_s * sr)
+        ref = np.sqrt(np.mean(y**2)) if by_rms else np.abs(y).max()
         y = y[: max(0, out.size - s)]
         bg = local[min(s // frame, local.size - 1)]
-        out[s:s + y.size] += (y * (10 ** (peak_db / 20) * bg / (np.abs(y).max() + 1e-12))
-                              ).astype(np.float32)
+        out[s:s + y.size] += (y * (10 ** (level_db / 20) * bg / (ref + 1e-12))).astype(np.float32)
 
     for ev in truth.events:
         kind, a, b = ev["kind"], ev["start_s"], ev["end_s"]
@@ -216,9 +219,9 @@ def _add_events(out: np.ndarray, gate: np.ndarray, truth: RoastTruth, local: np.
                 True)
         elif kind == "tick":
             period = 1.0 / p["drum_hz"]
-            mix(snd.tick_train(rng, b - a, period, sr), a, rng.uniform(2, 12), True)
+            mix(snd.tick_train(rng, b - a, period, sr), a, rng.uniform(8, 20), True)
         elif kind == "talk":
-            mix(snd.talk(rng, b - a, sr), a, rng.uniform(4, 22), False)
+            mix(snd.talk(rng, b - a, sr), a, rng.uniform(-6, 8), False, by_rms=True)
         elif kind == "door":
             mix(snd.door(rng, b - a, sr), a, rng.uniform(3, 18), False)
         elif kind == "handling_silence":
