@@ -161,13 +161,30 @@ def test_negative_speed_is_rejected(tmp_path: Path) -> None:
         open_source(f"file:{path}", AUDIO, speed=-1)
 
 
-def test_sim_source_yields_the_simulators_audio_exactly() -> None:
+def test_sim_source_yields_the_simulators_audio_exactly(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`sim:3` streams simulate_roast(3) sample for sample (spied, so it renders only once)."""
     simulator = pytest.importorskip("models.simulator")
-    expected, _truth = simulator.simulate_roast(3)
+    real = simulator.simulate_roast
+    rendered: list[tuple[int, np.ndarray]] = []
+
+    def spy(seed: int, *args: object, **kwargs: object) -> tuple[np.ndarray, object]:
+        audio, truth = real(seed, *args, **kwargs)
+        rendered.append((seed, audio.copy()))
+        return audio, truth
+
+    monkeypatch.setattr(simulator, "simulate_roast", spy)
     source = open_source("sim:3", AUDIO, speed=0, block_s=0.5)
     assert source.name == "sim:3" and not source.realtime
     out = drain(source)
-    np.testing.assert_array_equal(out, np.asarray(expected, dtype=np.float32))
+    assert [seed for seed, _ in rendered] == [3]
+    assert len(out) > 500 * TARGET_RATE  # a full-length roast, not a stub
+    np.testing.assert_array_equal(out, rendered[0][1])
+
+
+def test_sim_seed_the_simulator_rejects_is_a_source_error() -> None:
+    pytest.importorskip("models.simulator")
+    with pytest.raises(SourceError, match="sim:-5"):
+        open_source("sim:-5", AUDIO)
 
 
 # --- streaming resampler -------------------------------------------------------------

@@ -133,9 +133,12 @@ class SimSource:
         self.realtime = self.speed > 0
         self.block_s = _check_block(block_s)
         self._closed = threading.Event()
-        from models.simulator import SAMPLE_RATE, simulate_roast
+        from models.simulator import SAMPLE_RATE, SimulatorError, simulate_roast
 
-        audio, self.truth = simulate_roast(self.seed)
+        try:
+            audio, self.truth = simulate_roast(self.seed)
+        except SimulatorError as exc:
+            raise SourceError(f"cannot simulate roast for source {self.name}: {exc}") from exc
         audio = mix_to_mono(np.asarray(audio, dtype=np.float32))
         if SAMPLE_RATE != TARGET_RATE:
             resampler = StreamingResampler(SAMPLE_RATE, TARGET_RATE)
