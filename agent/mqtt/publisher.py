@@ -164,7 +164,7 @@ class MqttSink:
         retrying = Retrying(
             retry=retry_if_exception_type(OSError),
             wait=wait_exponential_jitter(
-                initial=cfg.reconnect_min_s, max=cfg.reconnect_max_s, jitter=cfg.reconnect_min_s
+                multiplier=cfg.reconnect_min_s, max=cfg.reconnect_max_s, jitter=cfg.reconnect_min_s
             ),
             stop=lambda _state: self._closing.is_set(),
             sleep=self._closing.wait,
