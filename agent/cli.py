@@ -26,8 +26,9 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     from agent.config import ConfigError
     from agent.sources import SourceError
     from models.classifier import ModelLoadError
+    from models.export import ExportError
 
-    return (UsageError, ConfigError, SourceError, ModelLoadError, FileNotFoundError)
+    return (UsageError, ConfigError, SourceError, ModelLoadError, ExportError, FileNotFoundError)
 
 
 def _add_model_options(parser: argparse.ArgumentParser, default_help: str) -> None:
@@ -133,6 +134,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    _quiet_libraries()
     handler: Callable[[argparse.Namespace], int] = _handler(args.command)
     try:
         return handler(args)
@@ -148,6 +150,21 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         print(f"firstcrack {args.command}: failed: {type(exc).__name__}: {exc}", file=sys.stderr)
         return EXIT_RUNTIME
+
+
+def _quiet_libraries() -> None:
+    """transformers draws a progress bar on every model load; our own bars are enough."""
+    import os
+
+    os.environ.setdefault("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")
+    logging.getLogger("transformers").setLevel(logging.ERROR)
+    logging.getLogger("amqtt").setLevel(logging.WARNING)
+    try:
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()
+    except ImportError:  # pragma: no cover - transformers is a hard dependency
+        pass
 
 
 def _handler(command: str) -> Callable[[argparse.Namespace], int]:
