@@ -225,3 +225,75 @@ def test_resampled_48k_sine_has_the_right_frequency_and_no_clicks() -> None:
 def test_resampler_rejects_bad_rates() -> None:
     with pytest.raises(ValueError):
         StreamingResampler(0)
+
+
+# --- microphone logic without hardware ------------------------------------------------
+
+
+class FakeSoundDevice:
+    """Just enough of the sounddevice module for device resolution."""
+
+    class PortAudioError(Exception):
+        pass
+
+    DEVICES = [
+        {"index": 0, "name": "HDA Intel PCH: ALC892 Analog", "max_input_channels": 2},
+        {"index": 1, "name": "HDMI 0", "max_input_channels": 0},
+        {"index": 2, "name": "USB Audio Mic", "max_input_channels": 1},
+        {"index": 3, "name": "pulse", "max_input_channels": 32},
+        {"index": 4, "name": "pulse monitor", "max_input_channels": 2},
+    ]
+
+    def query_devices(self, kind: str | None = None) -> object:
+        if kind == "input":
+            return self.DEVICES[2]
+        return self.DEVICES
+
+
+@pytest.mark.parametrize(
+    ("wanted", "index"),
+    [("usb", 2), ("USB AUDIO", 2), ("pulse", 3), ("Monitor", 4), (0, 0), (None, 2)],
+)
+def test_mic_device_is_found_by_index_or_name_substring(
+    wanted: str | int | None, index: int
+) -> None:
+    """Names match case-insensitively; an exact name beats a longer one containing it."""
+    from agent.sources.mic import resolve_device
+
+    assert resolve_device(FakeSoundDevice(), wanted)["index"] == index
+
+
+@pytest.mark.parametrize(("wanted", "message"), [("webcam", "'webcam'"), (1, "index 1"), (9, "9")])
+def test_unknown_mic_device_lists_the_input_devices(wanted: str | int, message: str) -> None:
+    """Output-only devices don't count; the message names what is available."""
+    from agent.sources.mic import resolve_device
+
+    with pytest.raises(SourceError, match=message) as info:
+        resolve_device(FakeSoundDevice(), wanted)
+    assert "[2] USB Audio Mic" in str(info.value) and "HDMI" not in str(info.value)
+
+
+class FakeStatus:
+    def __init__(self, overflow: bool) -> None:
+        self.input_overflow = overflow
+
+
+def test_mic_callback_counts_overflows_and_drops_instead_of_blocking(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A full capture queue drops the newest block and counts it; the callback returns at once."""
+    import queue
+
+    from agent.sources import mic
+
+    monkeypatch.setattr(mic, "_sounddevice", FakeSoundDevice)
+    source = open_source("mic:usb", AudioConfig(block_s=0.1, queue_s=0.5))
+    assert source.name == "mic:USB Audio Mic" and source.realtime
+    assert isinstance(source, mic.MicSource)
+    source._queue = queue.Queue(maxsize=2)
+    block = np.ones((1600, 1), dtype=np.float32)
+    for overflow in (False, True, False, True):
+        source._callback(block, len(block), None, FakeStatus(overflow))
+    block[:] = 7.0  # the queue holds copies, not PortAudio's reused buffer
+    assert source.stats() == SourceStats(overruns=2, reopens=0, dropped_blocks=2)
+    assert float(source._queue.get_nowait()[0, 0]) == 1.0
