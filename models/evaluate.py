@@ -14,6 +14,7 @@ class is present (it is undefined, and NaN is not valid JSON).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,17 @@ import numpy as np
 
 SWEEP_THRESHOLDS: tuple[float, ...] = tuple(round(0.05 * i, 2) for i in range(1, 20))
 """0.05 .. 0.95 in steps of 0.05."""
+
+
+def finite_json(value: Any) -> Any:
+    """NaN/inf -> None, recursively, so reports are strict JSON."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: finite_json(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [finite_json(v) for v in value]
+    return value
 
 
 def _arrays(labels: Sequence[int] | np.ndarray, scores: Sequence[float] | np.ndarray):

@@ -24,7 +24,6 @@ import argparse
 import inspect
 import json
 import logging
-import math
 import shlex
 import sys
 import time
@@ -38,7 +37,7 @@ import torch.nn.functional as F
 
 from models.augment import AugmentConfig, Augmenter, ChunkFeatureDataset
 from models.datasets import LABELS, build_splits, simulated_dataset, write_split_report
-from models.evaluate import window_metrics
+from models.evaluate import finite_json, window_metrics
 
 log = logging.getLogger(__name__)
 
@@ -71,18 +70,7 @@ class TrainReport:
     options: dict[str, Any] = field(default_factory=dict)
 
     def to_json_dict(self) -> dict[str, Any]:
-        return _finite(asdict(self))
-
-
-def _finite(value: Any) -> Any:
-    """NaN/inf -> None, recursively, so the report is strict JSON."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_finite(v) for v in value]
-    return value
+        return finite_json(asdict(self))
 
 
 def class_weights(labels: list[int] | np.ndarray, n_classes: int = 2) -> torch.Tensor:
