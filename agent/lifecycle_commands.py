@@ -10,9 +10,26 @@ Handler = Callable[[argparse.Namespace], int]
 
 
 def register(sub: argparse._SubParsersAction, handlers: dict[str, Handler]) -> None:
-    train = sub.add_parser("train", help="fine-tune or train an AST on roast audio")
-    evaluate = sub.add_parser("evaluate", help="window and event metrics of a model")
-    bench = sub.add_parser("bench", help="measure latency and CPU per roast on this machine")
+    train = sub.add_parser(
+        "train",
+        help="fine-tune or train an AST on roast audio",
+        description="Fine-tune an AST (default base MIT/ast-finetuned-audioset-10-10-0.4593) or "
+        "train a small one from scratch, on recordings, chunk folders or simulated roasts. "
+        "Writes a save_pretrained directory and train_report.json.",
+    )
+    evaluate = sub.add_parser(
+        "evaluate",
+        help="window and event metrics of a model",
+        description="Window metrics (accuracy, precision, recall, F1, ROC-AUC, confusion, "
+        "threshold sweep) and event metrics on whole recordings through the live detector "
+        "(onset error, detection delay, missed roasts, false alarms per hour).",
+    )
+    bench = sub.add_parser(
+        "bench",
+        help="measure latency and CPU per roast on this machine",
+        description="Per-window latency per backend, feature time, real-time factor, CPU "
+        "seconds per roast minute and peak RSS, each as a ratio against the baseline profile.",
+    )
     _wire(train, "models.train", "add_train_arguments", "run_train", "train", handlers)
     _wire(
         evaluate, "agent.event_eval", "add_evaluate_arguments", "run_evaluate", "evaluate", handlers

@@ -1,0 +1,139 @@
+"""The command-line contract (DESIGN.md section 3): outputs, JSON fields and exit codes."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from agent.cli import main
+
+CLI = [sys.executable, "-m", "agent.cli"]
+
+
+@pytest.fixture(scope="module")
+def roast(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A short simulated roast written by `firstcrack simulate`."""
+    out = tmp_path_factory.mktemp("cli") / "r.wav"
+    assert main(["simulate", str(out), "--seed", "7", "--duration", "90"]) == 0
+    return out
+
+
+def test_simulate_writes_wav_and_truth(roast: Path) -> None:
+    truth = json.loads(roast.with_suffix(".json").read_text())
+    assert truth["audio_file"] == roast.name
+    assert truth["duration"] == pytest.approx(90.0, abs=0.01)
+    [crack] = [a for a in truth["annotations"] if a["label"] == "first_crack"]
+    assert 0 < crack["start_time"] < crack["end_time"] <= 90.0
+
+
+def test_analyze_writes_contract_json_and_plot(
+    roast: Path, tiny_model_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out, png = tmp_path / "o.json", tmp_path / "o.png"
+    code = main(
+        [
+            "analyze",
+            str(roast),
+            "--model",
+            str(tiny_model_dir),
+            "--json",
+            str(out),
+            "--plot",
+            str(png),
+        ]
+    )
+    assert code == 0
+    result = json.loads(out.read_text())
+    assert set(result) >= {"first_crack", "windows", "model", "hop_s"}
+    assert result["hop_s"] == 3.0 and result["model"] == str(tiny_model_dir)
+    ends = [w["end_s"] for w in result["windows"]]
+    assert ends == [10.0 + 3.0 * i for i in range(len(ends))] and len(ends) == 27
+    assert all(0.0 <= w["probability"] <= 1.0 for w in result["windows"])
+    fc = result["first_crack"]
+    assert fc is None or set(fc) == {"onset_s", "detected_at_s", "probability"}
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 10_000
+    assert str(roast) in capsys.readouterr().out
+
+
+def test_run_streams_one_json_line_per_window_and_exits_at_eof(
+    roast: Path, tiny_model_dir: Path, tmp_path: Path
+) -> None:
+    proc = subprocess.run(
+        [
+            *CLI,
+            "run",
+            "--source",
+            f"file:{roast}",
+            "--speed",
+            "20",
+            "--model",
+            str(tiny_model_dir),
+            "--no-mqtt",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={"FIRSTCRACK_STATE_DIR": str(tmp_path), "PATH": "/usr/bin:/bin"},
+    )
+    assert proc.returncode == 0, proc.stderr
+    lines = [json.loads(line) for line in proc.stdout.splitlines()]
+    telemetry = [m for m in lines if m["type"] == "telemetry"]
+    dropped = telemetry[-1]["dropped_windows"]
+    assert len(telemetry) + dropped == 27
+    for field in ("ts", "roast_s", "probability", "threshold", "dbfs", "inference_ms", "phase"):
+        assert field in telemetry[0]
+    assert any(m["type"] == "state" for m in lines)
+
+
+@pytest.mark.parametrize(
+    ("argv", "needle"),
+    [
+        (["analyze", "/nonexistent/roast.wav", "--model", "demo"], "not found"),
+        (["run", "--source", "file:/nonexistent.wav", "--no-mqtt", "--model", "demo"], "not found"),
+        (["run", "--source", "tape:1", "--no-mqtt"], "unknown audio source"),
+        (["simulate", "x.wav", "--duration", "5"], "--duration"),
+    ],
+)
+def test_user_mistakes_exit_2_with_a_message(
+    argv: list[str], needle: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert needle in err and "Traceback" not in err
+
+
+def test_corrupt_audio_is_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    bad = tmp_path / "bad.wav"
+    bad.write_bytes(b"RIFF\x00\x00\x00\x00WAVEjunkjunkjunk" * 20)
+    assert main(["analyze", str(bad), "--model", "demo"]) == 2
+    assert "bad.wav" in capsys.readouterr().err
+
+
+def test_bad_config_key_is_exit_2_naming_the_key(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = tmp_path / "agent.yaml"
+    config.write_text("detector:\n  treshold: 0.5\n")
+    assert main(["run", "--config", str(config), "--source", "sim:1", "--no-mqtt"]) == 2
+    assert "detector.treshold: unknown key" in capsys.readouterr().err
+
+
+def test_unloadable_default_model_points_to_demo(
+    roast: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Offline and not cached: exit 2, and the message names `--model demo`."""
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HOME", "/nonexistent-hf-home")
+    assert main(["analyze", str(roast)]) == 2
+    assert "--model demo" in capsys.readouterr().err
+
+
+def test_every_command_has_useful_help() -> None:
+    for command in ("run", "demo", "analyze", "simulate", "train", "evaluate", "export", "bench"):
+        proc = subprocess.run([*CLI, command, "--help"], capture_output=True, text=True, timeout=60)
+        assert proc.returncode == 0, (command, proc.stderr)
+        assert "usage: firstcrack" in proc.stdout and len(proc.stdout) > 200
