@@ -28,7 +28,7 @@ CRACK_MAX_S = 220.0
 CRACK_MEDIAN_S = 100.0
 BURST_MIN_S = 1.3
 BURST_MAX_S = 5.8
-GAP_MAX_S = 9.0
+GAP_MAX_S = 8.9  # published: gaps of up to 9 s (margin for rounding)
 SECOND_GAP_MIN_S = 20.0
 SECOND_GAP_MAX_S = 130.0
 # Shorter roasts than this cannot hold the published onset range, so the timeline is scaled.
@@ -137,7 +137,7 @@ def draw_mic(seed: int) -> dict:
         "mic_presence_hz": round(float(rng.uniform(2000, 5000)), 1),
         "target_level_dbfs": round(float(rng.uniform(-45, -12)), 2),
         "self_noise_dbfs": round(float(rng.uniform(-92, -72)), 2),
-        "pop_snr_target_db": round(float(rng.uniform(10, 22)), 2),
+        "pop_snr_target_db": round(float(rng.uniform(9, 21)), 2),
         "pop_snr_spread_db": round(float(rng.uniform(2.5, 5)), 2),
         "second_snr_offset_db": round(float(rng.uniform(-9, -4)), 2),
     }
@@ -204,7 +204,7 @@ def _make_crack(
     pops = np.round(start_s + rel, 4)
     return Crack(
         onset_s=float(pops[0]), end_s=float(pops[-1]), pop_times_s=pops,
-        bursts_s=[(round(start_s + a, 3), round(start_s + b, 3)) for a, b in bursts],
+        bursts_s=[(round(start_s + a, 4), round(start_s + b, 4)) for a, b in bursts],
     )
 
 
@@ -243,11 +243,17 @@ def draw_cracks(
     else:
         mode = "scaled"
         scale = duration_s / 750.0
+        margin = min(END_MARGIN_S, 0.05 * duration_s)
         gap2 = max(2.0, gap2 * scale)
-        onset = duration_s * (rng.uniform(0.40, 0.55) if want2 else 0.55 + 0.25 * frac)
-        room = duration_s - onset - END_MARGIN_S - ((gap2 + 5.0) if want2 else 0.0)
-        if room < 5.0:
-            raise ValueError(f"duration_s={duration_s} is too short to hold a first crack")
+        room2 = gap2 + max(3.0, 30.0 * scale)  # the gap plus some second crack
+        if want2 and second_crack is None and 0.45 * duration_s - margin - room2 < 5.0:
+            want2 = False
+        onset_frac = rng.uniform(0.40, 0.55)
+        onset = duration_s * (onset_frac if want2 else 0.55 + 0.25 * frac)
+        room = duration_s - onset - margin - (room2 if want2 else 0.0)
+        if room < 2.0:
+            raise ValueError(f"duration_s={duration_s} is too short to hold a first crack"
+                             + (" and a second crack" if want2 else ""))
         length = min(length, room * rng.uniform(0.8, 1.0))
     peak_rate = float(rng.uniform(4.0, 12.0))
     first = _make_crack(rng, onset, length, peak_rate, 1.0, (BURST_MIN_S, BURST_MAX_S), GAP_MAX_S)
