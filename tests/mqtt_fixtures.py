@@ -66,11 +66,15 @@ class Mosquitto:
     SIGTERM), so a persistent subscriber cannot miss what was sent while it reconnected.
     """
 
-    def __init__(self, workdir: Path, persistent: bool = False) -> None:
+    def __init__(self, workdir: Path, persistent: bool = False, anonymous: bool = True) -> None:
         self.port = free_port()
         self.workdir = workdir
         self.conf = workdir / "mosquitto.conf"
-        lines = [f"listener {self.port} 127.0.0.1", "allow_anonymous true"]
+        allow = "true" if anonymous else "false"
+        lines = [f"listener {self.port} 127.0.0.1", f"allow_anonymous {allow}"]
+        if os.geteuid() == 0:
+            # As root mosquitto drops to user `mosquitto`, which cannot write our tmp dir.
+            lines.append("user root")
         if persistent:
             lines += ["persistence true", f"persistence_location {workdir}/"]
         else:

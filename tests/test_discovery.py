@@ -69,7 +69,9 @@ def test_unique_ids_one_device_and_availability() -> None:
     device = messages[0].config["device"]
     assert device["identifiers"] == ["firstcrack_roaster1"]
     assert device["model"] == "ast-demo" and device["sw_version"] == "1.2.3"
-    assert {m.config["availability_topic"] for m in messages} == {"firstcrack/roaster1/availability"}
+    assert {m.config["availability_topic"] for m in messages} == {
+        "firstcrack/roaster1/availability"
+    }
 
 
 def test_topics_stay_under_base_or_discovery_prefix() -> None:

@@ -8,6 +8,8 @@ and snapped back when rejected; nothing a client sends crashes the agent.
 
 from __future__ import annotations
 
+# Fixtures imported from tests.mqtt_fixtures are re-bound as test arguments.
+# ruff: noqa: F811
 import json
 import threading
 import time

@@ -1,0 +1,148 @@
+"""Faults: broker away at start, broker restarted mid-roast, agent killed while offline.
+
+Rule protected (DESIGN.md section 5): nothing is lost while the broker is away.
+Events and state changes go through the durable outbox and arrive in order,
+with their original `event_id`, exactly once in a normal broker restart.
+
+A persistent mosquitto and a persistent-session subscriber are used where the
+subscriber must not miss what the agent sends while both are reconnecting.
+"""
+
+from __future__ import annotations
+
+# Fixtures imported from tests.mqtt_fixtures are re-bound as test arguments.
+# ruff: noqa: F811
+import json
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.mqtt_fixtures import (  # noqa: F401
+    Mosquitto,
+    Received,
+    kill_agent,
+    make_event,
+    make_state,
+    mosquitto,
+    persistent_mosquitto,
+    sink_factory,
+    spawn_agent,
+    subscriber_factory,
+)
+
+BASE = "firstcrack/roaster1"
+
+
+def _key(m: Received) -> str:
+    body = json.loads(m.payload)
+    if m.topic.endswith("/event"):
+        return body["event_id"]
+    return f"state-{body['seq']}"
+
+
+def _from_outbox(m: Received) -> bool:
+    """Events and numbered state changes as the agent sent them.
+
+    Skipped: the handler's own snapshot (seq 0, never queued) and retained replays,
+    which the broker sends again whenever the subscriber (re)subscribes.
+    """
+    if m.retain or m.topic not in (f"{BASE}/event", f"{BASE}/state"):
+        return False
+    return _key(m) != "state-0"
+
+
+def _outbox_messages(sub: Any, count: int) -> list[str]:
+    return [_key(m) for m in sub.wait_for_count(_from_outbox, count)]
+
+
+def test_broker_down_at_start_then_everything_arrives_in_order(
+    persistent_mosquitto: Mosquitto, sink_factory: Any, subscriber_factory: Any
+) -> None:
+    broker = persistent_mosquitto
+    sub = subscriber_factory(
+        broker.port, [f"{BASE}/event", f"{BASE}/state"], client_id="watcher", clean_session=False
+    )
+    broker.stop()
+    sink = sink_factory(broker.port)  # must not raise with no broker
+    sink.event(make_event(0))
+    sink.state(make_state("first_crack", 1))
+    sink.event(make_event(1))
+    sink.state(make_state("idle", 2))
+    assert not sink.connected
+    assert sink.pending == 4
+    broker.start()
+    assert sink.wait_connected(15)
+    assert sink.flush(15)
+    assert _outbox_messages(sub, 4) == ["evt-0000", "state-1", "evt-0001", "state-2"]
+
+
+def test_broker_restart_mid_roast_delivers_exactly_once(
+    persistent_mosquitto: Mosquitto, sink_factory: Any, subscriber_factory: Any
+) -> None:
+    broker = persistent_mosquitto
+    sub = subscriber_factory(
+        broker.port, [f"{BASE}/event", f"{BASE}/state"], client_id="watcher", clean_session=False
+    )
+    sink = sink_factory(broker.port)
+    assert sink.wait_connected(10)
+    sink.state(make_state("armed", 1))
+    assert sink.flush(10)
+    sub.wait_for(lambda m: m.topic == f"{BASE}/state" and m.json().get("seq") == 1)
+    broker.stop()
+    deadline = time.monotonic() + 10
+    while sink.connected and time.monotonic() < deadline:
+        sink.flush(0.05)  # a bounded wait on the sink's own condition
+    assert not sink.connected
+    sink.event(make_event(5))
+    sink.state(make_state("first_crack", 2))
+    broker.start()
+    assert sink.wait_connected(15)
+    assert sink.flush(15)
+    sink.event(make_event(6))  # a later marker: anything duplicated would arrive before it
+    assert sink.flush(10)
+    sub.wait_for(lambda m: m.topic == f"{BASE}/event" and m.json()["event_id"] == "evt-0006")
+    keys = [_key(m) for m in sub.messages if _from_outbox(m)]
+    events = [k for k in keys if k.startswith("evt")]
+    assert events == ["evt-0005", "evt-0006"]
+    states = [k for k in keys if k.startswith("state")]
+    assert states[0] == "state-1" and "state-2" in states
+    assert keys.index("evt-0005") < keys.index("state-2")
+    fresh = subscriber_factory(broker.port, [f"{BASE}/state"])
+    assert fresh.wait_for(lambda m: m.retain).json()["seq"] == 2
+
+
+def test_agent_killed_while_offline_delivers_after_restart(
+    mosquitto: Mosquitto, sink_factory: Any, subscriber_factory: Any, tmp_path: Path
+) -> None:
+    state_dir = tmp_path / "agent-state"
+    mosquitto.stop()
+    child = spawn_agent(mosquitto.port, state_dir, "offline-events")
+    kill_agent(child)
+    mosquitto.start()
+    sub = subscriber_factory(mosquitto.port, [f"{BASE}/event"])
+    sink = sink_factory(mosquitto.port, state_dir=state_dir)
+    assert sink.wait_connected(10)
+    assert sink.flush(10)
+    got = sub.wait_for_count(lambda m: True, 3)
+    assert [m.json()["event_id"] for m in got] == ["evt-0000", "evt-0001", "evt-0002"]
+    assert all(m.json()["ts"] == make_event(i).ts for i, m in enumerate(got))
+
+
+def test_refused_connect_is_not_connected(
+    tmp_path: Path, sink_factory: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    broker = Mosquitto(tmp_path, anonymous=False)
+    broker.start()
+    try:
+        with caplog.at_level(logging.WARNING, logger="firstcrack.mqtt"):
+            sink = sink_factory(broker.port)
+            deadline = time.monotonic() + 10
+            while "refused" not in caplog.text and time.monotonic() < deadline:
+                sink.wait_connected(0.05)
+        assert "refused" in caplog.text
+        assert not sink.connected
+    finally:
+        broker.stop()
