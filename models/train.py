@@ -102,16 +102,17 @@ def _trainer_class() -> type:
         # would silently keep their current weights. from_pretrained applies the renaming, and
         # the strict copy below fails loudly if anything is still missing.
         def _load_from_checkpoint(self, resume_from_checkpoint, model=None):  # type: ignore[override]
-            _copy_weights(model if model is not None else self.model, resume_from_checkpoint)
+            target = model if model is not None else self.model
+            load_checkpoint_weights(target, resume_from_checkpoint)
 
         def _load_best_model(self):  # type: ignore[override]
             log.info("loading the best model from %s", self.state.best_model_checkpoint)
-            _copy_weights(self.model, self.state.best_model_checkpoint)
+            load_checkpoint_weights(self.model, self.state.best_model_checkpoint)
 
     return WeightedTrainer
 
 
-def _copy_weights(model: Any, checkpoint: str) -> None:
+def load_checkpoint_weights(model: Any, checkpoint: str) -> None:
     """Load a `save_pretrained` checkpoint's weights into `model` in place (strict)."""
     loaded = type(model).from_pretrained(checkpoint)
     model.load_state_dict(loaded.state_dict(), strict=True)
@@ -164,11 +165,13 @@ def freeze_backbone(model: Any, layers: int) -> int:
     """Freeze the patch embeddings and the first `layers` encoder layers; returns frozen params."""
     if layers <= 0:
         return 0
-    encoder = model.audio_spectrogram_transformer.encoder.layer
+    backbone = model.audio_spectrogram_transformer
+    # transformers 5 keeps the layers on the model; 4.x kept them under encoder.layer
+    encoder = backbone.layers if hasattr(backbone, "layers") else backbone.encoder.layer
     if layers > len(encoder):
         raise TrainError(f"--freeze-layers {layers}: the model has only {len(encoder)} layers")
     frozen = 0
-    for module in [model.audio_spectrogram_transformer.embeddings, *encoder[:layers]]:
+    for module in [backbone.embeddings, *encoder[:layers]]:
         for param in module.parameters():
             param.requires_grad = False
             frozen += param.numel()
