@@ -66,15 +66,15 @@ def coloured_noise(rng: np.random.Generator, n: int, sr: int, roaster: dict,
     """
     n_fft = sfft.next_fast_len(n, real=True)
     nf = n_fft // 2 + 1
-    grid = np.linspace(0, sr / 2, 4097)  # the shape is smooth: evaluate coarsely, interpolate
+    factor = max(1, nf // 4096)  # the shape is smooth: evaluate coarsely, interpolate
+    grid = np.arange(0, nf + factor, factor) * (sr / n_fft)
     knee = roaster["airflow_knee_hz"]
     shape_db = roaster["airflow_slope_db_per_oct"] * np.log2(np.maximum(grid, knee) / knee)
     logf = np.log2(np.maximum(grid, 1.0))
     for fc, gain_db, bw in roaster["airflow_bumps"]:
         shape_db += gain_db * np.exp(-0.5 * ((logf - np.log2(fc)) / bw) ** 2)
     grid_mag = 10 ** (shape_db / 20) * mic_gain_at(mic, grid, sr)
-    mag = np.interp(np.arange(nf, dtype=np.float32) * np.float32(sr / n_fft), grid,
-                    grid_mag).astype(np.float32)
+    mag = upsample_linear(grid_mag, factor, nf)
     mag[0] = 0.0
     spec = np.empty(nf, np.complex64)
     spec.real = rng.standard_normal(nf, dtype=np.float32) * mag
@@ -96,23 +96,22 @@ def harmonic_tone(rng: np.random.Generator, f0_ctrl: np.ndarray, n: int, sr: int
     k = np.arange(1, max(2, int(7000 / (f0 * 1.15))) + 1)
     amp = k ** -rolloff * 10 ** (rng.normal(0, 5, k.size) / 20) * mic_gain_at(mic, k * f0, sr)
     amp[rng.random(k.size) < 0.25] *= 0.2  # some harmonics weak, as in real motors
-    table_len = 4096
+    table_len = 16384  # fine enough for nearest-sample lookup (spurs < -25 dB re harmonic)
     ph = np.arange(table_len) / table_len
     phases = rng.uniform(0, 2 * np.pi, k.size)
     table = (amp[:, None] * np.sin(2 * np.pi * k[:, None] * ph[None, :] + phases[:, None])).sum(0)
     table /= np.sqrt(np.mean(table**2)) + 1e-12
-    table = np.append(table, table[0]).astype(np.float32)
+    table = table.astype(np.float32)
     step = sr // CTRL_RATE
     inc = np.asarray(f0_ctrl, dtype=np.float64) / sr
     start = np.concatenate([[0.0], np.cumsum(inc * step)[:-1]]) % 1.0
     phase = (start.astype(np.float32)[:, None]
              + inc.astype(np.float32)[:, None] * np.arange(step, dtype=np.float32)[None, :])
     phase = phase.ravel()[:n]
-    phase -= np.floor(phase)
     phase *= table_len
-    i = np.minimum(phase.astype(np.int32), table_len - 1)
-    phase -= i
-    return table[i] + (table[i + 1] - table[i]) * phase
+    i = phase.astype(np.int32)  # phase >= 0, so the mask below is the modulo
+    i &= table_len - 1
+    return table[i]
 
 
 def rumble(rng: np.random.Generator, n: int, sr: int, roaster: dict, tumble: np.ndarray,
