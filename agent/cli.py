@@ -27,8 +27,17 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     from agent.sources import SourceError
     from models.classifier import ModelLoadError
     from models.export import ExportError
+    from models.simulator import SimulatorError
 
-    return (UsageError, ConfigError, SourceError, ModelLoadError, ExportError, FileNotFoundError)
+    return (
+        UsageError,
+        ConfigError,
+        SourceError,
+        ModelLoadError,
+        ExportError,
+        SimulatorError,
+        FileNotFoundError,
+    )
 
 
 def _add_model_options(parser: argparse.ArgumentParser, default_help: str) -> None:

@@ -95,7 +95,8 @@ def test_run_streams_one_json_line_per_window_and_exits_at_eof(
         (["analyze", "/nonexistent/roast.wav", "--model", "demo"], "not found"),
         (["run", "--source", "file:/nonexistent.wav", "--no-mqtt", "--model", "demo"], "not found"),
         (["run", "--source", "tape:1", "--no-mqtt"], "unknown audio source"),
-        (["simulate", "x.wav", "--duration", "5"], "--duration"),
+        (["simulate", "x.wav", "--duration", "5"], "duration"),
+        (["simulate", "x.mp3"], "x.mp3"),
     ],
 )
 def test_user_mistakes_exit_2_with_a_message(
