@@ -12,6 +12,7 @@ this module only wraps objects that are already loaded.
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -65,10 +66,28 @@ class FeatureFrontEnd:
     filter bank) and longer ones are truncated by `ASTFeatureExtractor` to its
     `max_length` frames, so any length is accepted; only the first
     `max_length` x 10 ms of a long window is heard by the model.
+
+    `mode` picks the implementation of the same numbers (models/fbank.py):
+    "incremental" (default: a single window reuses the frames it shares with
+    the previous one), "fast" (vectorised, every frame recomputed) or
+    "extractor" (`ASTFeatureExtractor` itself, ~5-10x slower; `bench` uses it
+    for the published agent's baseline). They agree to float32 rounding.
     """
+
+    MODES = ("incremental", "fast", "extractor")
 
     def __init__(self, extractor: ASTFeatureExtractor) -> None:
         self.extractor = extractor
+        self.mode = "extractor"
+        self._lock = threading.Lock()
+        try:
+            from models.fbank import FastFbank, IncrementalFbank
+
+            self.fast: FastFbank | None = FastFbank(extractor)
+            self.incremental: IncrementalFbank | None = IncrementalFbank(extractor)
+            self.mode = "incremental"
+        except ValueError:  # not a 16 kHz kaldi front end: keep the extractor
+            self.fast = self.incremental = None
         self.sample_rate: int = int(extractor.sampling_rate)
         self.num_mel_bins: int = int(extractor.num_mel_bins)
         self.max_length: int = int(extractor.max_length)
@@ -89,6 +108,11 @@ class FeatureFrontEnd:
             raise ValueError(f"windows must be [batch, samples], got shape {batch.shape}")
         if batch.shape[0] == 0:
             return np.zeros((0, self.max_length, self.num_mel_bins), dtype=np.float32)
+        if self.mode == "incremental" and self.incremental is not None and len(batch) == 1:
+            with self._lock:
+                return self.incremental.features(batch[0])[None]
+        if self.mode in ("incremental", "fast") and self.fast is not None:
+            return self.fast(batch)
         out = self.extractor(list(batch), sampling_rate=self.sample_rate, return_tensors="np")
         return np.asarray(out["input_values"], dtype=np.float32)
 
