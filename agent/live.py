@@ -16,7 +16,9 @@ from collections.abc import Callable, Iterable
 
 import numpy as np
 
+from agent.cadence import AdaptiveCadence, CadenceDriver
 from agent.runtime import Runtime
+from agent.transients import TransientCounter, attach
 from agent.windower import Window, Windower
 
 log = logging.getLogger("firstcrack.live")
@@ -63,10 +65,18 @@ class LiveLoop:
         sample_rate: int = 16000,
         window_s: float = 10.0,
         on_window: Callable[[Window], None] | None = None,
+        cadence: AdaptiveCadence | None = None,
+        transients: TransientCounter | None = None,
     ) -> None:
+        """`cadence` (agent/cadence.py) thins inference while nothing is happening;
+        `transients` counts pops per block in the capture thread and publishes
+        `pops_per_min` / `crack_count` through the runtime. Both optional."""
         self.source = source
         self.runtime = runtime
         self.windower = Windower(sample_rate, window_s, runtime.current_settings().hop_s)
+        self.driver = CadenceDriver(self.windower, cadence, transients)
+        if transients is not None:
+            attach(runtime, transients)
         self.slot = LatestSlot()
         self._stop = threading.Event()
         self._on_window = on_window
@@ -85,8 +95,8 @@ class LiveLoop:
             for chunk in self.source:
                 if self._stop.is_set():
                     break
-                self.windower.hop_s = self.runtime.current_settings().hop_s
-                for window in self.windower.push(chunk):
+                hop_s = self.runtime.current_settings().hop_s
+                for window in self.driver.on_block(chunk, hop_s):
                     self.slot.put(window)
                 self.runtime.advance(self.windower.total_samples / self.windower.sample_rate)
         except BaseException as exc:  # reported by run(); the worker must still end
@@ -106,7 +116,14 @@ class LiveLoop:
                 continue
             if dropped:
                 log.warning("inference behind: dropped %d stale window(s)", dropped)
-            self.runtime.process(window.end_s, window.samples, dropped=dropped)
+            telemetry = self.runtime.process(window.end_s, window.samples, dropped=dropped)
+            self.driver.on_scored(
+                window.end_s,
+                telemetry.probability,
+                telemetry.threshold,
+                telemetry.positive_windows,
+                self.runtime.detector.confirmation is not None,
+            )
             self.windows_processed += 1
             if self._on_window is not None:
                 self._on_window(window)

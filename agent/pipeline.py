@@ -13,10 +13,12 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
+from agent.cadence import AdaptiveCadence, CadenceDriver
 from agent.messages import Telemetry
 from agent.runtime import Runtime, Scorer
 from agent.settings import DetectorSettings
 from agent.sinks import ListSink
+from agent.transients import TransientCounter, attach
 from agent.windower import Windower
 
 SAMPLE_RATE = 16000
@@ -65,19 +67,31 @@ def analyze_audio(
     window_s: float = 10.0,
     progress: bool = False,
     sample_rate: int = SAMPLE_RATE,
+    cadence: AdaptiveCadence | None = None,
+    transients: TransientCounter | None = None,
 ) -> AnalysisResult:
-    """Detect first crack in a whole mono recording at `sample_rate`, as the live agent would."""
+    """Detect first crack in a whole mono recording at `sample_rate`, as the live agent would.
+
+    `cadence` and `transients` are the live loop's adaptive cadence and pop
+    counter (agent/cadence.py, agent/transients.py); with them the windows
+    scored are the ones a live agent would score (with zero inference latency).
+    """
     sink = ListSink()
     runtime = Runtime(scorer, settings, sinks=[sink], window_s=window_s, auto_arm=True)
     windower = Windower(sample_rate, window_s, settings.hop_s)
+    driver = CadenceDriver(windower, cadence, transients)
+    if transients is not None:
+        attach(runtime, transients)
     chunk = max(1, int(CHUNK_S * sample_rate))
     hop = max(1, int(round(settings.hop_s * sample_rate)))
     n_windows = max(0, (len(audio) - windower.window_samples) // hop + 1)
     bar = tqdm(total=n_windows, unit="win", desc="analyze", disable=not progress, leave=False)
     with bar:
         for start in range(0, len(audio), chunk):
-            for window in windower.push(audio[start : start + chunk]):
-                runtime.process(window.end_s, window.samples)
+            for window in driver.on_block(audio[start : start + chunk], settings.hop_s):
+                t = runtime.process(window.end_s, window.samples)
+                done = runtime.detector.confirmation is not None
+                driver.on_scored(t.audio_s, t.probability, t.threshold, t.positive_windows, done)
                 bar.update(1)
     event = runtime.event
     first_crack = (
