@@ -24,10 +24,14 @@ class UsageError(Exception):
 
 def _user_errors() -> tuple[type[BaseException], ...]:
     from agent.config import ConfigError
+    from agent.event_eval import EvaluateError
     from agent.sources import SourceError
+    from models.artisan import AlogError
     from models.classifier import ModelLoadError
+    from models.datasets import DatasetError
     from models.export import ExportError
     from models.simulator import SimulatorError
+    from models.train import TrainError
 
     return (
         UsageError,
@@ -36,6 +40,10 @@ def _user_errors() -> tuple[type[BaseException], ...]:
         ModelLoadError,
         ExportError,
         SimulatorError,
+        DatasetError,
+        AlogError,
+        TrainError,
+        EvaluateError,
         FileNotFoundError,
     )
 

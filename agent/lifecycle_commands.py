@@ -35,6 +35,34 @@ def register(sub: argparse._SubParsersAction, handlers: dict[str, Handler]) -> N
         evaluate, "agent.event_eval", "add_evaluate_arguments", "run_evaluate", "evaluate", handlers
     )
     _wire(bench, "agent.bench", "add_bench_arguments", "run_bench", "bench", handlers)
+    handlers["train"] = _reporting(handlers["train"], _train_summary)
+    handlers["evaluate"] = _reporting(handlers["evaluate"], _evaluate_summary)
+
+
+def _reporting(run: Callable[[argparse.Namespace], Any], summary: Callable[[Any], str]) -> Handler:
+    """Print a result's summary and turn it into exit code 0 (ints pass through)."""
+
+    def handler(args: argparse.Namespace) -> int:
+        result = run(args)
+        if isinstance(result, int):
+            return result
+        print(summary(result))
+        return 0
+
+    return handler
+
+
+def _train_summary(report: Any) -> str:
+    best = report.best or {}
+    shown = ", ".join(f"{k}={v:.3f}" for k, v in best.items() if isinstance(v, float))
+    took = f" in {report.wall_time_s:.0f} s"
+    return f"model written to {report.output_dir}{took}" + (f"; best {shown}" if shown else "")
+
+
+def _evaluate_summary(result: Any) -> str:
+    from agent.event_eval import format_summary
+
+    return format_summary(result)
 
 
 def _wire(
