@@ -25,6 +25,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from agent.crack_end import CrackEndTracker, FirstCrackEndEvent
 from agent.detector import Decision, Detector, Phase
 from agent.messages import FirstCrackEvent, RoastState, Telemetry, iso_utc
 from agent.settings import DetectorSettings
@@ -82,6 +83,12 @@ class Runtime:
         self.state_extras: dict[str, Callable[[], Any]] = {}
         self.telemetry_extras: dict[str, Callable[[], Any]] = {}
         self.event: FirstCrackEvent | None = None
+        # Opt-in first-crack END detection (agent/crack_end.py); the Agent turns it on.
+        self.crack_end: CrackEndTracker | None = None
+        self.telemetry_extras["development_ratio"] = self._development_ratio_locked
+        self.state_extras["development_ratio"] = self._development_ratio_locked
+        self.state_extras["first_crack_end_ts"] = lambda: self._crack_end_info_locked()[0]
+        self.state_extras["first_crack_end_roast_s"] = lambda: self._crack_end_info_locked()[1]
 
     # -- time ------------------------------------------------------------
     def _wall(self, stream_s: float) -> float:
@@ -123,7 +130,12 @@ class Runtime:
             decision = self._detector.update(end_s, probability, silent, settings)
             telemetry = self._telemetry(end_s, decision, level, inference_ms, settings)
             event = self._event(decision) if decision.confirmation else None
-            publish_state = event is not None or self._detector.phase is not phase_before
+            end_event = self._crack_end_locked(end_s, decision, settings, telemetry)
+            publish_state = (
+                event is not None
+                or end_event is not None
+                or self._detector.phase is not phase_before
+            )
             developing = self._detector.phase is Phase.FIRST_CRACK
             if developing and end_s - self._last_state_s >= STATE_REFRESH_S:
                 publish_state = True
@@ -134,6 +146,8 @@ class Runtime:
             sink.telemetry(telemetry)
             if event is not None:
                 sink.event(event)
+            if end_event is not None:
+                sink.event(end_event)
             if snapshot is not None:
                 sink.state(snapshot)
         return telemetry
@@ -186,6 +200,70 @@ class Runtime:
             confirmation.probability,
         )
         return self.event
+
+    # -- first-crack end and development ratio ---------------------------
+    def _crack_end_locked(
+        self, end_s: float, decision: Decision, settings: DetectorSettings, telemetry: Telemetry
+    ) -> FirstCrackEndEvent | None:
+        """Feed the end tracker; the `first_crack_end` event on the window that decides it."""
+        tracker, det = self.crack_end, self._detector
+        if tracker is None:
+            return None
+        pops = telemetry.extra.get("pops_per_min")
+        ended = tracker.update(
+            end_s,
+            decision.probability,
+            settings.threshold,
+            det.confirmation,
+            watching=det.phase is Phase.FIRST_CRACK,
+            pops_per_min=float(pops) if isinstance(pops, int | float) else None,
+        )
+        if ended is None or det.confirmation is None:
+            return None
+        fc = det.confirmation
+
+        def roast(stream_s: float) -> float | None:
+            value = det.roast_s(stream_s)
+            return None if value is None else round(value, 3)
+
+        log.info("first crack ended at roast %.1f s", roast(ended.end_s) or 0.0)
+        return FirstCrackEndEvent(
+            event_id=str(uuid.uuid4()),
+            ts=iso_utc(self._wall(ended.detected_s)),
+            onset_ts=iso_utc(self._wall(fc.onset_s)),
+            roast_s=roast(ended.detected_s),
+            onset_roast_s=roast(fc.onset_s),
+            audio_s=round(ended.detected_s, 3),
+            onset_audio_s=round(fc.onset_s, 3),
+            probability=round(decision.probability, 5),
+            positive_windows=decision.positive_windows,
+            model=self.scorer.name,
+            end_ts=iso_utc(self._wall(ended.end_s)),
+            end_roast_s=roast(ended.end_s),
+            end_audio_s=round(ended.end_s, 3),
+            first_crack_s=round(ended.end_s - fc.onset_s, 3),
+        )
+
+    def _crack_end_info_locked(self) -> tuple[str | None, float | None]:
+        """(first_crack_end_ts, first_crack_end_roast_s) of this roast, or Nones."""
+        tracker = self.crack_end
+        ended = None if tracker is None else tracker.result(self._detector.confirmation)
+        if ended is None:
+            return None, None
+        roast_s = self._detector.roast_s(ended.end_s)
+        return iso_utc(self._wall(ended.end_s)), None if roast_s is None else round(roast_s, 1)
+
+    def _development_ratio_locked(self) -> float | None:
+        """DTR = development_s / roast_s (Artisan's (DROP - FCs) / DROP, both from CHARGE).
+
+        Live, the current stream time stands in for DROP; frozen at drop like
+        `development_s`. None before first crack or without a roast clock.
+        """
+        det, now = self._detector, self._stream_s
+        development, roast_s = det.development_s(now), det.roast_s(now)
+        if development is None or not roast_s:
+            return None
+        return round(development / roast_s, 4)
 
     # -- state and commands (the MQTT CommandHandler) --------------------
     def current_settings(self) -> DetectorSettings:
