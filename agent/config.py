@@ -16,7 +16,15 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from agent.settings import DetectorSettings
 
@@ -97,6 +105,94 @@ class DetectorConfig(_Section):
         )
 
 
+_NODE = r"^[A-Za-z0-9_.-]+$"
+
+
+class ArtisanConfig(_Section):
+    """The Artisan WebSocket bridge (agent/artisan.py): Artisan connects to ws://host:port/path.
+
+    Node names are the keys of the `data` object Artisan reads its channels from;
+    the commands are what Artisan's CHARGE/DROP button actions send to start/end the roast.
+    """
+
+    enabled: bool = False
+    host: str = Field("0.0.0.0", min_length=1, max_length=255)
+    port: int = Field(8765, ge=1, le=65535)
+    path: str = Field("/WebSocket", pattern=r"^/[A-Za-z0-9._~/-]*$", max_length=200)
+    probability_node: str = Field("fc_prob", pattern=_NODE, max_length=64)
+    flag_node: str = Field("fc", pattern=_NODE, max_length=64)
+    charge_command: str = Field("startRoasting", pattern=_NODE, max_length=64)
+    drop_command: str = Field("endRoasting", pattern=_NODE, max_length=64)
+
+    @model_validator(mode="after")
+    def _distinct(self) -> ArtisanConfig:
+        if self.probability_node == self.flag_node:
+            raise ValueError(f"probability_node and flag_node are both {self.flag_node!r}")
+        if self.charge_command == self.drop_command:
+            raise ValueError(f"charge_command and drop_command are both {self.drop_command!r}")
+        return self
+
+
+def _check_topic_filter(topic: str) -> str:
+    """An MQTT subscription filter: `+` and `#` only as whole levels, `#` only last."""
+    levels = topic.split("/")
+    for i, level in enumerate(levels):
+        if level in ("+", "#"):
+            if level == "#" and i != len(levels) - 1:
+                raise ValueError(f"'#' must be the last level in topic {topic!r}")
+        elif "+" in level or "#" in level:
+            raise ValueError(f"wildcards must fill a whole level in topic {topic!r}")
+    if "\x00" in topic:
+        raise ValueError("topic contains a NUL character")
+    return topic
+
+
+class TriggerConfig(_Section):
+    """One controller message that means CHARGE or DROP (agent/controller.py).
+
+    topic: an MQTT subscription filter (wildcards `+`/`#` allowed).
+    payload: the value that triggers, compared case-insensitively after trimming whitespace:
+        the whole payload, or with `json_field` set, that field of a JSON object payload.
+    """
+
+    topic: str = Field(min_length=1, max_length=256)
+    payload: str = Field(min_length=1, max_length=256)
+    json_field: str | None = Field(None, min_length=1, max_length=64)
+
+    @field_validator("topic")
+    @classmethod
+    def _topic_filter(cls, value: str) -> str:
+        return _check_topic_filter(value)
+
+
+class ControllerConfig(_Section):
+    """The roast lifecycle from a roaster controller over MQTT, and first-crack end detection.
+
+    end_quiet_s: seconds without a positive window (after first crack) that mean it has ended;
+        the `first_crack_end` event then goes to MQTT and to Artisan (FCe).
+    end_pops_per_min: a pops-per-minute rate (when telemetry has one) that also counts as
+        cracking; None: only the probability counts.
+    """
+
+    charge: TriggerConfig | None = None
+    drop: TriggerConfig | None = None
+    end_quiet_s: float = Field(30.0, ge=5.0, le=600.0)
+    end_pops_per_min: float | None = Field(None, gt=0, le=10000)
+
+    @model_validator(mode="after")
+    def _distinct(self) -> ControllerConfig:
+        c, d = self.charge, self.drop
+        if c is not None and d is not None:
+            same = (c.topic, c.payload.strip().lower(), c.json_field) == (
+                d.topic,
+                d.payload.strip().lower(),
+                d.json_field,
+            )
+            if same:
+                raise ValueError("charge and drop match the same topic and payload")
+        return self
+
+
 def _default_state_dir() -> Path:
     base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
     return Path(base) / "firstcrack"
@@ -114,6 +210,8 @@ class AgentConfig(_Section):
     audio: AudioConfig = AudioConfig()
     detector: DetectorConfig = DetectorConfig()
     mqtt: MqttConfig = MqttConfig()
+    artisan: ArtisanConfig = ArtisanConfig()
+    controller: ControllerConfig = ControllerConfig()
 
     @field_validator("model")
     @classmethod
