@@ -61,10 +61,10 @@ class CadenceConfig:
     """
 
     mode: CadenceMode = "adaptive"
-    idle_hop_s: float = 10.0
+    idle_hop_s: float = 15.0
     dense_hop_s: float | None = None
     rise_fraction: float = 0.5
-    pops_per_min: float = 20.0
+    pops_per_min: float = 90.0
     hold_s: float = 30.0
 
     def validate(self) -> None:
