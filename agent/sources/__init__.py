@@ -35,13 +35,18 @@ __all__ = [
     "StreamingResampler",
     "mix_to_mono",
     "open_source",
+    "open_sources",
 ]
 
 SPEC_FORMS = "mic, mic:<device name or index>, file:PATH, sim, sim:SEED"
 
 
 def open_source(
-    spec: str, audio: AudioConfig, speed: float = 1.0, block_s: float = 0.1
+    spec: str,
+    audio: AudioConfig,
+    speed: float = 1.0,
+    block_s: float = 0.1,
+    channel: int | None = None,
 ) -> AudioSource:
     """Build the source that `spec` names.
 
@@ -49,6 +54,8 @@ def open_source(
         fast as possible); ignored by the microphone, which is always live.
     block_s: chunk length in seconds for file/sim replay; the microphone uses
         `audio.block_s`.
+    channel: take this 0-based channel instead of mixing all channels to mono
+        (mic and file; a simulated roast is mono).
     """
     kind, sep, arg = spec.strip().partition(":")
     kind = kind.lower()
@@ -60,11 +67,11 @@ def open_source(
             device = int(arg) if arg.strip().isdigit() else arg.strip()
         from agent.sources.mic import MicSource  # PortAudio only loads when a mic is wanted
 
-        return MicSource(device, audio)
+        return MicSource(device, audio, channel=channel)
     if kind == "file":
         if not arg:
             raise SourceError(f"missing path in source spec {spec!r}; forms: {SPEC_FORMS}")
-        return FileSource(arg, speed=speed, block_s=block_s)
+        return FileSource(arg, speed=speed, block_s=block_s, channel=channel)
     if kind == "sim":
         seed = 0
         if sep:
@@ -76,3 +83,43 @@ def open_source(
                 ) from None
         return SimSource(seed, speed=speed, block_s=block_s)
     raise SourceError(f"unknown audio source {spec!r}; forms: {SPEC_FORMS}")
+
+
+def open_sources(
+    wanted: list[tuple[str, int | None]], audio: AudioConfig, speed: float = 1.0
+) -> list[AudioSource]:
+    """One source per roaster, from (spec, channel) pairs.
+
+    Roasters that name the same microphone share one capture: the device is
+    opened once with enough channels and `ChannelFanout` hands each roaster
+    its channel (hardware inputs are usually exclusive, so two opens would
+    fail). Everything else opens independently.
+    """
+    from agent.sources.channels import ChannelFanout
+
+    mic_users: dict[str, list[int]] = {}
+    for spec, channel in wanted:
+        if spec.strip().lower().startswith("mic"):
+            mic_users.setdefault(spec.strip(), []).append(-1 if channel is None else channel)
+    fanouts: dict[str, ChannelFanout] = {}
+    for spec, channels in mic_users.items():
+        if len(channels) < 2:
+            continue
+        if -1 in channels:
+            raise SourceError(
+                f"several roasters use {spec!r}: give each a `channel` of that device"
+            )
+        if len(set(channels)) != len(channels):
+            raise SourceError(f"two roasters use the same channel of {spec!r}")
+        shared = audio.model_copy(update={"channels": max(channels) + 1})
+        mic = open_source(spec, shared)
+        frames = mic.frames()  # type: ignore[attr-defined]
+        fanouts[spec] = ChannelFanout(spec, frames, mic.close, mic.stats)
+    sources: list[AudioSource] = []
+    for spec, channel in wanted:
+        fanout = fanouts.get(spec.strip())
+        if fanout is not None and channel is not None:
+            sources.append(fanout.source(channel))
+        else:
+            sources.append(open_source(spec, audio, speed=speed, channel=channel))
+    return sources

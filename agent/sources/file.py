@@ -27,6 +27,7 @@ from agent.sources.base import (
     StreamingResampler,
     mix_to_mono,
 )
+from agent.sources.channels import downmixer
 
 _NO_STATS = SourceStats(overruns=0, reopens=0, dropped_blocks=0)
 
@@ -55,7 +56,13 @@ class FileSource:
     starts. Each iteration replays the file from the start.
     """
 
-    def __init__(self, path: str | Path, speed: float = 1.0, block_s: float = 0.1) -> None:
+    def __init__(
+        self,
+        path: str | Path,
+        speed: float = 1.0,
+        block_s: float = 0.1,
+        channel: int | None = None,
+    ) -> None:
         self.path = Path(path)
         self.name = f"file:{self.path}"
         self.speed = _check_speed(speed)
@@ -76,6 +83,7 @@ class FileSource:
             raise SourceError(f"cannot read audio file {self.path}: {exc}") from exc
         if self.frames <= 0 or len(first) == 0:
             raise SourceError(f"audio file has no audio frames: {self.path}")
+        self._downmix = downmixer(channel, self.channels, str(self.path))
 
     @property
     def duration_s(self) -> float:
@@ -100,7 +108,7 @@ class FileSource:
                 except (sf.LibsndfileError, RuntimeError) as exc:
                     raise SourceError(f"error while reading {self.path}: {exc}") from exc
                 last = len(data) < block
-                out = resampler.process(mix_to_mono(data))
+                out = resampler.process(self._downmix(data))
                 if last:
                     out = np.concatenate([out, resampler.flush()])
                 if len(out):

@@ -22,7 +22,7 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
@@ -33,8 +33,8 @@ from agent.sources.base import (
     SourceError,
     SourceStats,
     StreamingResampler,
-    mix_to_mono,
 )
+from agent.sources.channels import MultiResampler, downmixer
 
 log = logging.getLogger("firstcrack.audio")
 
@@ -111,16 +111,22 @@ class MicSource:
 
     realtime = True
 
-    def __init__(self, device: str | int | None, audio: AudioConfig) -> None:
+    def __init__(
+        self, device: str | int | None, audio: AudioConfig, channel: int | None = None
+    ) -> None:
         self._sd = _sounddevice()
         self._wanted = device
         self._audio = audio
+        self._channel = channel
         info = resolve_device(self._sd, device)
         self.name = f"mic:{info['name']}"
+        if channel is not None:
+            downmixer(channel, int(info["max_input_channels"]), self.name)  # validates
         self._closed = threading.Event()
         self._lock = threading.Lock()  # guards _stream open/close against close()
         self._stream: Any = None
         self._rate = 0
+        self._channels = 1
         self._queue: queue.Queue[np.ndarray] = queue.Queue(maxsize=1)
         self._last_callback = 0.0
         self._got_callback = False
@@ -154,6 +160,8 @@ class MicSource:
                 channels = int(
                     self._audio.channels or min(info["max_input_channels"], MAX_DEFAULT_CHANNELS)
                 )
+                if self._channel is not None:
+                    channels = max(channels, self._channel + 1)
                 blocksize = max(1, round(self._audio.block_s * rate))
                 max_blocks = max(2, round(self._audio.queue_s / self._audio.block_s))
                 self._queue = queue.Queue(maxsize=max_blocks)
@@ -174,6 +182,7 @@ class MicSource:
                 return False
             self._stream = stream
             self._rate = rate
+            self._channels = channels
             log.info(
                 "capturing from [%d] %s at %d Hz, %d channel(s)",
                 info["index"],
@@ -238,11 +247,31 @@ class MicSource:
         return False
 
     def __iter__(self) -> Iterator[np.ndarray]:
+        """Mono 16 kHz chunks (the configured channel, or all channels mixed)."""
+
+        def mono(rate: int, channels: int) -> Callable[[np.ndarray], np.ndarray]:
+            resampler = StreamingResampler(rate, TARGET_RATE)
+            pick = downmixer(self._channel, channels, self.name)
+            return lambda block: resampler.process(pick(block))
+
+        return self._blocks(mono)
+
+    def frames(self) -> Iterator[np.ndarray]:
+        """All captured channels as (frames, channels) 16 kHz blocks (for `ChannelFanout`)."""
+
+        def multi(rate: int, channels: int) -> Callable[[np.ndarray], np.ndarray]:
+            return MultiResampler(rate, channels).process
+
+        return self._blocks(multi)
+
+    def _blocks(
+        self, converter: Callable[[int, int], Callable[[np.ndarray], np.ndarray]]
+    ) -> Iterator[np.ndarray]:
         if self._closed.is_set():
             return
         if self._stream is None and not self._open() and not self._reopen():
             return
-        resampler = StreamingResampler(self._rate, TARGET_RATE)
+        convert = converter(self._rate, self._channels)
         try:
             while not self._closed.is_set():
                 try:
@@ -254,9 +283,9 @@ class MicSource:
                     log.warning("input device %r lost (%s)", self._wanted, reason)
                     if not self._reopen():
                         return
-                    resampler = StreamingResampler(self._rate, TARGET_RATE)
+                    convert = converter(self._rate, self._channels)
                     continue
-                out = resampler.process(mix_to_mono(block))
+                out = convert(block)
                 if len(out):
                     yield out
         finally:
