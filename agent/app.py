@@ -16,6 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from agent.config import AgentConfig
+from agent.controller import ControllerLifecycle
+from agent.crack_end import CrackEndTracker
 from agent.live import LiveLoop
 from agent.runtime import Runtime
 from agent.settings import RUNTIME_SETTING_NAMES, DetectorSettings
@@ -69,6 +71,12 @@ class Agent:
             auto_arm=config.detector.auto_arm,
             persistence=store,
         )
+        self.runtime.crack_end = CrackEndTracker(
+            config.controller.end_quiet_s,
+            config.detector.window_s,
+            config.controller.end_pops_per_min,
+        )
+        self.controller = ControllerLifecycle(config.controller, self.runtime.roast_command)
         self.mqtt_sink = None
         if mqtt and config.mqtt.enabled:
             from agent.mqtt import MqttSink
@@ -79,11 +87,22 @@ class Agent:
                 Path(config.state_dir) / config.agent_id,
                 self.runtime,
                 model_name=parts.scorer.name,
+                extra_subscriptions=self.controller.subscriptions,
+                on_external=self.controller.on_message if self.controller.enabled else None,
             )
             self.runtime.sinks.append(self.mqtt_sink)
             self.runtime.state_extras["dropped_telemetry"] = lambda: (
                 self.mqtt_sink.dropped_telemetry
             )
+        elif self.controller.enabled:
+            log.warning("controller.charge/drop need MQTT; they are ignored without it")
+        self.artisan = None
+        if config.artisan.enabled:
+            from agent.artisan import ArtisanBridge
+
+            self.artisan = ArtisanBridge(config.artisan, self.runtime.roast_command)
+            # First, so Artisan's FCs push is not queued behind the MQTT outbox write.
+            self.runtime.sinks.insert(0, self.artisan)
         self.loop = LiveLoop(self.source, self.runtime, window_s=config.detector.window_s)
 
     @property

@@ -39,6 +39,11 @@ def _device(agent_id: str, model_name: str, sw_version: str) -> dict[str, Any]:
     return device
 
 
+def _only_event(event_type: str) -> str:
+    """An event entity template that passes one event_type and renders others empty."""
+    return f"{{{{ value if value_json.event_type == '{event_type}' else '' }}}}"
+
+
 def discovery_messages(
     topics: Topics,
     model_name: str = "",
@@ -58,6 +63,20 @@ def discovery_messages(
                 # HA's MQTT event reads `event_type` from the JSON payload; the rest
                 # of the payload (event_id, onset_ts, ...) become event attributes.
                 "event_types": ["first_crack"],
+                # `first_crack_end` events share the topic; an empty render is skipped
+                # quietly by HA, where an unlisted event_type would log a warning.
+                "value_template": _only_event("first_crack"),
+                "qos": 1,
+            },
+        ),
+        (
+            "event",
+            "first_crack_end",
+            {
+                "name": "First crack end",
+                "state_topic": topics.event,
+                "event_types": ["first_crack_end"],
+                "value_template": _only_event("first_crack_end"),
                 "qos": 1,
             },
         ),
@@ -111,6 +130,23 @@ def discovery_messages(
                 "device_class": "duration",
                 "entity_category": "diagnostic",
                 "suggested_display_precision": 0,
+            },
+        ),
+        (
+            "sensor",
+            "development_ratio",
+            {
+                "name": "Development time ratio",
+                "state_topic": topics.state,
+                # DTR as a percentage, as Artisan shows it; unknown before first crack.
+                "value_template": (
+                    "{{ (value_json.development_ratio * 100) | round(1) "
+                    "if value_json.development_ratio is number else None }}"
+                ),
+                "unit_of_measurement": "%",
+                "state_class": "measurement",
+                "entity_category": "diagnostic",
+                "suggested_display_precision": 1,
             },
         ),
         (

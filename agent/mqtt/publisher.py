@@ -19,7 +19,7 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -97,8 +97,15 @@ class MqttSink:
         model_name: str = "",
         sw_version: str = "",
         clock: Callable[[], float] = time.time,
+        extra_subscriptions: Sequence[str] = (),
+        on_external: Callable[[str, bytes, bool], None] | None = None,
     ) -> None:
+        """`extra_subscriptions`: topic filters outside our base (e.g. a roaster controller's),
+        subscribed on every (re)connect; each message on them goes to
+        `on_external(topic, payload, retained)` on the network thread."""
         self._config = config
+        self._extra_subscriptions = list(extra_subscriptions)
+        self._on_external = on_external
         self._topics = Topics(agent_id, config.discovery_prefix)
         self._handler = handler
         self._model_name = model_name
@@ -205,7 +212,9 @@ class MqttSink:
         t = self._topics
         # roast/set is covered by the wildcard; a second overlapping subscription could
         # make the broker deliver a `start` twice.
-        client.subscribe([(t.set_wildcard, 1), (t.ha_status, 1)])
+        own = (t.set_wildcard, t.ha_status)
+        extra = [(f, 1) for f in dict.fromkeys(self._extra_subscriptions) if f not in own]
+        client.subscribe([(t.set_wildcard, 1), (t.ha_status, 1), *extra])
         self._publish_discovery()
         self._publish_setting_states(self._handler.settings())
         if self._outbox.count(KIND_STATE) == 0:
@@ -236,6 +245,10 @@ class MqttSink:
         topic = message.topic
         payload = bytes(message.payload)
         t = self._topics
+        if self._on_external is not None and any(
+            mqtt.topic_matches_sub(f, topic) for f in self._extra_subscriptions
+        ):
+            self._on_external(topic, payload, bool(message.retain))
         if topic == t.ha_status:
             if payload.strip().lower() == b"online":
                 log.info("Home Assistant came online; republishing discovery and states")
