@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterable
 import numpy as np
 
 from agent.cadence import AdaptiveCadence, CadenceDriver
+from agent.messages import Telemetry
 from agent.runtime import Runtime
 from agent.transients import TransientCounter, attach
 from agent.windower import Window, Windower
@@ -25,10 +26,13 @@ log = logging.getLogger("firstcrack.live")
 
 
 class LatestSlot:
-    """A one-place mailbox that keeps the newest item and counts what it replaced."""
+    """A one-place mailbox that keeps the newest item and counts what it replaced.
 
-    def __init__(self) -> None:
-        self._cond = threading.Condition()
+    Several slots may share one condition, so one worker can wait on all of them.
+    """
+
+    def __init__(self, cond: threading.Condition | None = None) -> None:
+        self._cond = cond or threading.Condition()
         self._item: Window | None = None
         self._replaced = 0
         self._closed = False
@@ -38,7 +42,7 @@ class LatestSlot:
             if self._item is not None:
                 self._replaced += 1
             self._item = item
-            self._cond.notify()
+            self._cond.notify_all()
 
     def close(self) -> None:
         with self._cond:
@@ -50,9 +54,19 @@ class LatestSlot:
         with self._cond:
             if self._item is None and not self._closed:
                 self._cond.wait(timeout)
+            return self.take_nowait()
+
+    def take_nowait(self) -> tuple[Window | None, int, bool]:
+        """`take` without waiting; call with the condition held or from one consumer."""
+        with self._cond:
             item, replaced = self._item, self._replaced
             self._item, self._replaced = None, 0
             return item, replaced, self._closed and item is None
+
+    @property
+    def ready(self) -> bool:
+        """An item is waiting, or the slot is closed (for waiting on a shared condition)."""
+        return self._item is not None or self._closed
 
 
 class LiveLoop:
@@ -67,6 +81,7 @@ class LiveLoop:
         on_window: Callable[[Window], None] | None = None,
         cadence: AdaptiveCadence | None = None,
         transients: TransientCounter | None = None,
+        cond: threading.Condition | None = None,
     ) -> None:
         """`cadence` (agent/cadence.py) thins inference while nothing is happening;
         `transients` counts pops per block in the capture thread and publishes
@@ -77,7 +92,7 @@ class LiveLoop:
         self.driver = CadenceDriver(self.windower, cadence, transients)
         if transients is not None:
             attach(runtime, transients)
-        self.slot = LatestSlot()
+        self.slot = LatestSlot(cond)
         self._stop = threading.Event()
         self._on_window = on_window
         self.capture_error: BaseException | None = None
@@ -104,29 +119,26 @@ class LiveLoop:
         finally:
             self.slot.close()
 
-    def run(self) -> None:
-        """Block until the source is exhausted (or stopped) and every due window is scored."""
+    def start_capture(self) -> threading.Thread:
         capture = threading.Thread(target=self._capture, name="firstcrack-capture", daemon=True)
         capture.start()
-        while True:
-            window, dropped, finished = self.slot.take()
-            if finished:
-                break
-            if window is None:
-                continue
-            if dropped:
-                log.warning("inference behind: dropped %d stale window(s)", dropped)
-            telemetry = self.runtime.process(window.end_s, window.samples, dropped=dropped)
-            self.driver.on_scored(
-                window.end_s,
-                telemetry.probability,
-                telemetry.threshold,
-                telemetry.positive_windows,
-                self.runtime.detector.confirmation is not None,
-            )
-            self.windows_processed += 1
-            if self._on_window is not None:
-                self._on_window(window)
-        capture.join(timeout=5.0)
-        if self.capture_error is not None:
-            raise self.capture_error
+        return capture
+
+    def scored(self, window: Window, telemetry: Telemetry) -> None:
+        """Bookkeeping after the worker scored one of this loop's windows."""
+        self.driver.on_scored(
+            window.end_s,
+            telemetry.probability,
+            telemetry.threshold,
+            telemetry.positive_windows,
+            self.runtime.detector.confirmation is not None,
+        )
+        self.windows_processed += 1
+        if self._on_window is not None:
+            self._on_window(window)
+
+    def run(self) -> None:
+        """Block until the source is exhausted (or stopped) and every due window is scored."""
+        from agent.inference import SharedInference
+
+        SharedInference([self], self.runtime.scorer).run()

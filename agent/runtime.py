@@ -103,13 +103,16 @@ class Runtime:
     # -- windows ---------------------------------------------------------
     def process(self, end_s: float, samples: np.ndarray, dropped: int = 0) -> Telemetry:
         """Score the window ending at stream time `end_s` and publish the results."""
-        settings = self.current_settings()
-        level = dbfs(samples)
-        silent = level < settings.silence_dbfs
+        level, silent = self.gate(samples)
         started = time.perf_counter()
         probability = 0.0 if silent else float(self.scorer.predict(samples[None, :])[0])
         inference_ms = (time.perf_counter() - started) * 1000.0
         return self.process_scored(end_s, probability, level, inference_ms, silent, dropped)
+
+    def gate(self, samples: np.ndarray) -> tuple[float, bool]:
+        """(level in dBFS, silent): silent windows skip the classifier and score 0."""
+        level = dbfs(samples)
+        return level, level < self.current_settings().silence_dbfs
 
     def process_scored(
         self,
