@@ -21,6 +21,7 @@ import torch
 from torch.utils.data import Dataset
 
 from models.datasets import Chunk
+from models.fbank import FastFbank
 
 
 @dataclass(frozen=True)
@@ -91,6 +92,20 @@ class Augmenter:
         return np.clip(out, -1.0, 1.0).astype(np.float32)
 
 
+def _fast_fbank(extractor: object) -> FastFbank | None:
+    """The vectorised filter bank for `extractor` (same numbers, several times faster), or
+    None when it is not a 16 kHz kaldi-style AST extractor (then the extractor itself is used).
+
+    Augmented training featurises every item every epoch, so the filter bank, not the tiny
+    model, dominates a from-scratch epoch; `models.fbank` matches the extractor to float32
+    rounding, which is what the live path (`models.backends.FeatureFrontEnd`) uses too.
+    """
+    try:
+        return FastFbank(extractor)
+    except (AttributeError, TypeError, ValueError):
+        return None
+
+
 class ChunkFeatureDataset(Dataset):
     """Chunks -> `{"input_values": [frames, mel] float32 tensor, "labels": int}` items.
 
@@ -107,12 +122,15 @@ class ChunkFeatureDataset(Dataset):
         self.augmenter = augmenter
         self.labels = torch.tensor([c.label for c in self.chunks], dtype=torch.long)
         self._cache: torch.Tensor | None = None
+        self._fast = _fast_fbank(extractor)
         if augmenter is None and self.chunks:
             parts = [self._features([c.audio for c in self.chunks[i : i + batch]])
                      for i in range(0, len(self.chunks), batch)]
             self._cache = torch.cat(parts)
 
     def _features(self, waves: Sequence[np.ndarray]) -> torch.Tensor:
+        if self._fast is not None and len({len(w) for w in waves}) == 1:
+            return torch.from_numpy(self._fast(np.stack(waves).astype(np.float32, copy=False)))
         out = self.extractor(list(waves), sampling_rate=16_000, return_tensors="pt")  # type: ignore[operator]
         return out["input_values"]
 
