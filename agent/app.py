@@ -56,7 +56,12 @@ def initial_settings(config: AgentConfig, store: Any | None) -> DetectorSettings
 class Agent:
     """One roaster: a source, a runtime and its sinks."""
 
-    def __init__(self, parts: AgentParts, mqtt: bool = True) -> None:
+    def __init__(
+        self,
+        parts: AgentParts,
+        mqtt: bool = True,
+        cond: threading.Condition | None = None,
+    ) -> None:
         from agent.persist import SettingsStore
 
         config = parts.config
@@ -103,7 +108,9 @@ class Agent:
             self.artisan = ArtisanBridge(config.artisan, self.runtime.roast_command)
             # First, so Artisan's FCs push is not queued behind the MQTT outbox write.
             self.runtime.sinks.insert(0, self.artisan)
-        self.loop = LiveLoop(self.source, self.runtime, window_s=config.detector.window_s)
+        self.loop = LiveLoop(
+            self.source, self.runtime, window_s=config.detector.window_s, cond=cond
+        )
 
     @property
     def sinks(self) -> Sequence[Sink]:
@@ -111,18 +118,14 @@ class Agent:
 
     def run(self, install_signals: bool = True) -> None:
         """Start sinks, stream until the source ends or a signal arrives, then shut down."""
-        if install_signals and threading.current_thread() is threading.main_thread():
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                signal.signal(sig, lambda *_: self.stop())
+        run_agents([self], install_signals=install_signals)
+
+    def start_sinks(self) -> None:
         for sink in self.sinks:
             sink.start()
         for sink in self.sinks:
             sink.publish_settings(self.runtime.current_settings())
             sink.state(self.runtime.snapshot())
-        try:
-            self.loop.run()
-        finally:
-            self.close()
 
     def stop(self) -> None:
         log.info("stopping")
@@ -136,3 +139,52 @@ class Agent:
                 sink.close(timeout)
             except Exception:  # one sink's failure must not keep others open
                 log.exception("closing sink %s failed", type(sink).__name__)
+
+
+def run_agents(agents: Sequence[Agent], install_signals: bool = True) -> None:
+    """Run one or more roasters on one shared inference worker until all sources end.
+
+    The agents must share one scorer and were built with one shared condition
+    (see `build_agents`); the worker scores their due windows as one batch.
+    """
+    from agent.inference import SharedInference
+
+    def stop_all(*_: object) -> None:
+        for agent in agents:
+            agent.stop()
+
+    if install_signals and threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, stop_all)
+    try:
+        for agent in agents:
+            agent.start_sinks()
+        SharedInference([a.loop for a in agents], agents[0].runtime.scorer).run()
+    finally:
+        for agent in agents:
+            agent.close()
+
+
+def build_agents(
+    config: AgentConfig,
+    sources: Sequence[Any],
+    scorer: Any,
+    extra_sinks: Any = None,
+    mqtt: bool = True,
+) -> list[Agent]:
+    """One `Agent` per configured roaster (or the single top-level one), sharing the scorer.
+
+    `extra_sinks(agent_id)` may return more sinks for a roaster (e.g. JSON lines).
+    """
+    roaster_configs = (
+        [config.for_roaster(r) for r in config.roasters] if config.roasters else [config]
+    )
+    if len(sources) != len(roaster_configs):
+        raise ValueError("one source per roaster is needed")
+    cond = threading.Condition()
+    agents = []
+    for roaster_config, source in zip(roaster_configs, sources, strict=True):
+        sinks = list(extra_sinks(roaster_config.agent_id)) if extra_sinks else []
+        parts = AgentParts(roaster_config, source, scorer, sinks)
+        agents.append(Agent(parts, mqtt=mqtt, cond=cond))
+    return agents

@@ -92,6 +92,10 @@ class ArtisanBridge:
         """The bound port (the configured one, or the free one picked for port 0)."""
         return self._port if self._port is not None else self._config.port
 
+    def wait_listening(self, timeout: float) -> bool:
+        """Wait until `start()` (maybe on another thread) has bound the port; False if not."""
+        return self._ready.wait(timeout) and self._error is None and self._port is not None
+
     @property
     def clients(self) -> int:
         """WebSocket clients connected now."""

@@ -87,6 +87,8 @@ class RoastOutcome:
     false_alarm: bool
     """A no-crack roast confirmed, or a detection before the true onset."""
     wall_s: float
+    cpu_s: float
+    """Process CPU seconds of the whole analysis (scorer included)."""
 
 
 @dataclass
@@ -143,7 +145,9 @@ class RoastStudy:
         return out
 
 
-def counter_outcome(seed: int, audio: np.ndarray, truth: Any, counter: TransientCounter) -> CounterOutcome:
+def counter_outcome(
+    seed: int, audio: np.ndarray, truth: Any, counter: TransientCounter
+) -> CounterOutcome:
     """Compare a counter that has heard `audio` with the simulator's pops (first + second crack)."""
     true = np.sort(np.asarray(list(truth.pop_times_s) + list(truth.second_crack_pop_times_s)))
     got = np.asarray(counter.onset_times())
@@ -174,9 +178,9 @@ def run_roast(
     for name, config in profiles.items():
         counter = TransientCounter(SAMPLE_RATE)
         cadence = None if config is None else AdaptiveCadence(config)
-        started = time.perf_counter()
+        started, cpu0 = time.perf_counter(), time.process_time()
         result = analyze_audio(audio, scorer, settings, cadence=cadence, transients=counter)
-        wall = time.perf_counter() - started
+        wall, cpu = time.perf_counter() - started, time.process_time() - cpu0
         fc = result.first_crack
         detected = None if fc is None else fc.detected_at_s
         early = detected is not None and onset is not None and detected < onset
@@ -193,6 +197,7 @@ def run_roast(
                 missed=crack and detected is None,
                 false_alarm=(not crack and detected is not None) or early,
                 wall_s=round(wall, 3),
+                cpu_s=round(cpu, 4),
             )
         )
         if config is None and crack:  # count pops once per roast

@@ -77,8 +77,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_model_options(run, "default: the config's `model`, the published checkpoint")
     run.add_argument(
         "--source",
-        default="mic",
-        help="mic | mic:DEVICE | file:PATH | sim | sim:SEED (default: mic)",
+        help="mic | mic:DEVICE | file:PATH | sim | sim:SEED (default: mic; with `roasters:` "
+        "in the config, each roaster names its own)",
     )
     run.add_argument(
         "--speed", type=float, default=1.0, help="replay speed for file/sim (e.g. 20; 0 = max)"

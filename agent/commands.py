@@ -43,17 +43,30 @@ def read_audio(path: Path) -> np.ndarray:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from agent.app import Agent, AgentParts
+    from agent.app import build_agents, run_agents
+    from agent.cli import UsageError
     from agent.sinks import JsonLinesSink
-    from agent.sources import open_source
+    from agent.sources import open_source, open_sources
 
     config = _config(args)
     logging.getLogger().setLevel(config.log_level if not args.debug else logging.DEBUG)
-    source = open_source(args.source, config.audio, speed=args.speed)
+    if config.roasters:
+        if args.source is not None:
+            raise UsageError("--source cannot be used with `roasters:` in the config")
+        wanted = [(r.source, r.channel) for r in config.roasters]
+        sources = open_sources(wanted, config.audio, speed=args.speed)
+    else:
+        sources = [open_source(args.source or "mic", config.audio, speed=args.speed)]
     scorer = _classifier(config)
-    sinks = [] if args.quiet else [JsonLinesSink()]
-    agent = Agent(AgentParts(config, source, scorer, sinks), mqtt=not args.no_mqtt)
-    agent.run()
+    many = len(sources) > 1
+
+    def jsonl(agent_id: str) -> list[JsonLinesSink]:
+        if args.quiet:
+            return []
+        return [JsonLinesSink(tag={"agent_id": agent_id} if many else None)]
+
+    agents = build_agents(config, sources, scorer, extra_sinks=jsonl, mqtt=not args.no_mqtt)
+    run_agents(agents)
     return 0
 
 

@@ -10,7 +10,6 @@ is a one-line error, never a traceback.
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
@@ -32,6 +31,7 @@ DEFAULT_CONFIG_PATH = Path(__file__).resolve().parent.parent / "config" / "agent
 ENV_PREFIX = "FIRSTCRACK_"
 PUBLISHED_MODEL = "syamaner/coffee-first-crack-detection"
 _DEFAULTS = DetectorSettings()
+AGENT_ID_RE = r"^[a-z0-9_-]+$"
 
 
 class ConfigError(Exception):
@@ -193,6 +193,21 @@ class ControllerConfig(_Section):
         return self
 
 
+class RoasterConfig(_Section):
+    """One roaster of a multi-roaster agent: its own detector, base topic and HA device.
+
+    source: as `run --source` (`mic`, `mic:DEVICE`, `file:PATH`, `sim:SEED`).
+    channel: 0-based input channel; roasters naming the same microphone share one
+        capture and each takes its channel.
+    artisan_port: this roaster's Artisan WebSocket port (when `artisan.enabled`).
+    """
+
+    agent_id: str = Field(pattern=AGENT_ID_RE, max_length=64)
+    source: str = Field("mic", min_length=1, max_length=1024)
+    channel: int | None = Field(None, ge=0, le=63)
+    artisan_port: int | None = Field(None, ge=1, le=65535)
+
+
 def _default_state_dir() -> Path:
     base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
     return Path(base) / "firstcrack"
@@ -201,7 +216,7 @@ def _default_state_dir() -> Path:
 class AgentConfig(_Section):
     """The whole agent configuration."""
 
-    agent_id: str = Field("roaster1", pattern=r"^[a-z0-9_-]+$", max_length=64)
+    agent_id: str = Field("roaster1", pattern=AGENT_ID_RE, max_length=64)
     state_dir: Path = Field(default_factory=_default_state_dir)
     model: str = Field(PUBLISHED_MODEL, min_length=1)
     backend: Literal["auto", "onnx", "torch"] = "auto"
@@ -212,6 +227,30 @@ class AgentConfig(_Section):
     mqtt: MqttConfig = MqttConfig()
     artisan: ArtisanConfig = ArtisanConfig()
     controller: ControllerConfig = ControllerConfig()
+    roasters: list[RoasterConfig] = Field(default_factory=list, max_length=16)
+
+    @model_validator(mode="after")
+    def _distinct_roasters(self) -> AgentConfig:
+        ids = [r.agent_id for r in self.roasters]
+        if len(set(ids)) != len(ids):
+            raise ValueError(f"roasters: agent_id values must be unique, got {ids}")
+        inputs = [(r.source.strip(), r.channel) for r in self.roasters]
+        if len(set(inputs)) != len(inputs):
+            raise ValueError("roasters: two roasters listen to the same source and channel")
+        if self.artisan.enabled and len(self.roasters) > 1:
+            ports = [r.artisan_port or self.artisan.port for r in self.roasters]
+            if len(set(ports)) != len(ports):
+                raise ValueError("roasters: give each roaster its own artisan_port")
+        return self
+
+    def for_roaster(self, roaster: RoasterConfig) -> AgentConfig:
+        """This config as seen by one roaster (its agent_id and Artisan port)."""
+        artisan = self.artisan.model_copy(
+            update={"port": roaster.artisan_port or self.artisan.port}
+        )
+        return self.model_copy(
+            update={"agent_id": roaster.agent_id, "artisan": artisan, "roasters": []}
+        )
 
     @field_validator("model")
     @classmethod
@@ -321,5 +360,3 @@ def redacted(config: AgentConfig) -> dict[str, Any]:
         data["mqtt"]["password"] = "***"
     return data
 
-
-AGENT_ID_PATTERN = re.compile(r"^[a-z0-9_-]+$")

@@ -23,17 +23,27 @@ class Sink(Protocol):
     def close(self, timeout: float = 5.0) -> None: ...
 
 
+_STDOUT_LOCK = threading.Lock()  # several roasters' sinks share stdout
+
+
 class JsonLinesSink:
     """One JSON object per line: `{"type": "telemetry"|"event"|"state"|"settings", ...}`."""
 
-    def __init__(self, stream: TextIO | None = None, telemetry: bool = True) -> None:
+    def __init__(
+        self,
+        stream: TextIO | None = None,
+        telemetry: bool = True,
+        tag: dict[str, Any] | None = None,
+    ) -> None:
+        """`tag` is merged into every line, e.g. `{"agent_id": ...}` with several roasters."""
         self._stream = stream or sys.stdout
         self._telemetry = telemetry
-        self._lock = threading.Lock()
+        self._tag = dict(tag or {})
+        self._lock = _STDOUT_LOCK if stream is None else threading.Lock()
 
     def _write(self, kind: str, payload: dict[str, Any]) -> None:
         with self._lock:
-            self._stream.write(to_json({"type": kind, **payload}) + "\n")
+            self._stream.write(to_json({"type": kind, **self._tag, **payload}) + "\n")
             self._stream.flush()
 
     def start(self) -> None:

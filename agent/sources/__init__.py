@@ -38,7 +38,7 @@ __all__ = [
     "open_sources",
 ]
 
-SPEC_FORMS = "mic, mic:<device name or index>, file:PATH, sim, sim:SEED"
+SPEC_FORMS = "mic, mic:<device name or index>, file:PATH, sim, sim:SEED, sim:SEED:DURATION_S"
 
 
 def open_source(
@@ -73,15 +73,17 @@ def open_source(
             raise SourceError(f"missing path in source spec {spec!r}; forms: {SPEC_FORMS}")
         return FileSource(arg, speed=speed, block_s=block_s, channel=channel)
     if kind == "sim":
-        seed = 0
+        seed, duration = 0, None
+        seed_text, _, duration_text = arg.partition(":")
         if sep:
             try:
-                seed = int(arg)
+                seed = int(seed_text)
+                duration = float(duration_text) if duration_text else None
             except ValueError:
                 raise SourceError(
-                    f"bad seed {arg!r} in source spec {spec!r}: must be an integer"
+                    f"bad source spec {spec!r}: sim:SEED[:DURATION_S] with an integer seed"
                 ) from None
-        return SimSource(seed, speed=speed, block_s=block_s)
+        return SimSource(seed, speed=speed, block_s=block_s, duration_s=duration)
     raise SourceError(f"unknown audio source {spec!r}; forms: {SPEC_FORMS}")
 
 

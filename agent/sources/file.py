@@ -134,9 +134,15 @@ class SimSource:
     then paced exactly like a file.
     """
 
-    def __init__(self, seed: int = 0, speed: float = 1.0, block_s: float = 0.1) -> None:
+    def __init__(
+        self,
+        seed: int = 0,
+        speed: float = 1.0,
+        block_s: float = 0.1,
+        duration_s: float | None = None,
+    ) -> None:
         self.seed = int(seed)
-        self.name = f"sim:{self.seed}"
+        self.name = f"sim:{self.seed}" + ("" if duration_s is None else f":{duration_s:g}")
         self.speed = _check_speed(speed)
         self.realtime = self.speed > 0
         self.block_s = _check_block(block_s)
@@ -144,7 +150,7 @@ class SimSource:
         from models.simulator import SAMPLE_RATE, SimulatorError, simulate_roast
 
         try:
-            audio, self.truth = simulate_roast(self.seed)
+            audio, self.truth = simulate_roast(self.seed, duration_s=duration_s)
         except SimulatorError as exc:
             raise SourceError(f"cannot simulate roast for source {self.name}: {exc}") from exc
         audio = mix_to_mono(np.asarray(audio, dtype=np.float32))

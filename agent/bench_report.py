@@ -1,0 +1,171 @@
+"""The roast-level part of `firstcrack bench` and its readable table.
+
+`roast_cpu` pushes simulated roasts through the live path twice: the
+*baseline* profile (fixed hop) and the *agent* profile (adaptive cadence), and
+turns the measured inference counts into CPU per roast minute for each
+benchmarked model, using that model's CPU time per window measured in the
+same run: baseline = torch fp32 eager + `ASTFeatureExtractor`; agent = the
+fastest variant whose p stays within 0.02 of torch fp32 + incremental
+features. The live path's own CPU (windowing, pop counter, detector) is
+measured directly and added to both.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import numpy as np
+
+ACCURACY_BUDGET = 0.02
+"""Largest |p - p_torch_fp32| a faster variant may show to be picked."""
+
+
+def best_variant(model: dict[str, Any]) -> str:
+    ok = {
+        name: v
+        for name, v in model["variants"].items()
+        if name != "baseline" and v["max_abs_dp_vs_torch_fp32"] <= ACCURACY_BUDGET
+    }
+    return min(ok, key=lambda n: ok[n]["p50_ms"])
+
+
+class _TimedScorer:
+    """Wraps a scorer and adds up the CPU it uses (to separate it from the live path's own)."""
+
+    def __init__(self, scorer: Any) -> None:
+        self.inner, self.name, self.cpu_s = scorer, scorer.name, 0.0
+
+    def predict(self, windows: np.ndarray) -> np.ndarray:
+        c0 = time.process_time()
+        try:
+            return self.inner.predict(windows)
+        finally:
+            self.cpu_s += time.process_time() - c0
+
+
+def roast_cpu(report: dict[str, Any], roasts: int, hop_s: float) -> dict[str, Any]:
+    """Inference count, detection and CPU per roast minute: baseline vs agent profile."""
+    from agent.bench_roasts import PopOracleScorer, RoastStudy, run_roast
+    from agent.cadence import CadenceConfig
+    from agent.settings import DetectorSettings
+
+    demo = report["models"].get("demo")
+    if demo is not None:
+        from models.classifier import load_classifier
+
+        model = load_classifier(demo["dir"], backend="onnx", threads=report["machine"]["threads"])
+        scorer_name = "demo (onnx int8)"
+
+        def factory(audio: Any, truth: Any, seed: int) -> Any:
+            return _TimedScorer(model)
+    else:
+        scorer_name = "pop-oracle stand-in (no demo model)"
+
+        def factory(audio: Any, truth: Any, seed: int) -> Any:
+            return _TimedScorer(PopOracleScorer(audio, truth.pop_times_s, seed))
+
+    settings = DetectorSettings(hop_s=hop_s)
+    profiles = {"baseline": None, "agent": CadenceConfig()}
+    study = RoastStudy(scorer_name)
+    overhead_cpu: dict[str, float] = {"baseline": 0.0, "agent": 0.0}
+    seeds = [(100 + i, True) for i in range(roasts)] + [
+        (200 + i, False) for i in range(roasts // 2)
+    ]
+    for seed, crack in seeds:
+        for name, cfg in profiles.items():
+            holder: list[_TimedScorer] = []
+
+            def make(audio: Any, truth: Any, s: int, holder: list = holder) -> Any:
+                holder.append(factory(audio, truth, s))
+                return holder[-1]
+
+            run_roast(seed, crack, {name: cfg}, settings, make, study)
+            overhead_cpu[name] += max(0.0, study.outcomes[-1].cpu_s - holder[-1].cpu_s)
+    summary = study.summary()
+    minutes = sum(o.duration_s for o in study.outcomes if o.profile == "baseline") / 60.0
+    summary["roast_minutes"] = round(minutes, 2)
+    summary["live_path_cpu_s_per_roast_minute"] = {
+        k: round(v / minutes, 4) for k, v in overhead_cpu.items()
+    }
+    per_min = {p: summary["profiles"][p]["inferences_per_roast_minute"] for p in profiles}
+    summary["cpu_s_per_roast_minute"] = {}
+    for key, model in report["models"].items():
+        best = best_variant(model)
+        feats = model["features"]
+        inc = feats.get("incremental_3s_hop", feats["fast"])
+        base_cpu = (model["variants"]["baseline"]["cpu_ms"] + feats["extractor"]["cpu_ms"]) / 1e3
+        best_cpu = (model["variants"][best]["cpu_ms"] + inc["cpu_ms"]) / 1e3
+        base = per_min["baseline"] * base_cpu + overhead_cpu["baseline"] / minutes
+        fixed_best = per_min["baseline"] * best_cpu + overhead_cpu["baseline"] / minutes
+        agent = per_min["agent"] * best_cpu + overhead_cpu["agent"] / minutes
+        summary["cpu_s_per_roast_minute"][key] = {
+            "agent_backend": best,
+            "baseline_profile": round(base, 3),
+            "best_backend_fixed_hop": round(fixed_best, 3),
+            "agent_profile": round(agent, 3),
+            "ratio_backend_only": round(base / fixed_best, 2),
+            "ratio_cadence_only": round(fixed_best / agent, 2),
+            "ratio_vs_baseline": round(base / agent, 2),
+        }
+    return summary
+
+
+def render_table(report: dict[str, Any]) -> str:
+    """A plain-text summary of `measure`'s report."""
+    lines = [
+        f"firstcrack bench: {report['machine']['cpus']} CPUs, {report['machine']['threads']} "
+        f"threads, {report['repeats']} timed runs per variant after 1 warm-up, "
+        f"hop {report['hop_s']} s"
+    ]
+    for note in report["notes"]:
+        lines.append(f"note: {note}")
+    for key, model in report["models"].items():
+        lines.append("")
+        lines.append(f"[{key}] per-window model latency (features precomputed)")
+        lines.append(
+            f"  {'variant':14s} {'p50 ms':>9s} {'p95 ms':>9s} {'cpu ms':>9s} "
+            f"{'x baseline':>10s} {'RTF':>7s} {'|dp|':>8s}"
+        )
+        for name, v in model["variants"].items():
+            lines.append(
+                f"  {name:14s} {v['p50_ms']:9.1f} {v['p95_ms']:9.1f} {v['cpu_ms']:9.1f} "
+                f"{v['speedup_vs_baseline']:10.2f} {v['rtf_at_hop']:7.3f} "
+                f"{v['max_abs_dp_vs_torch_fp32']:8.4f}"
+            )
+        lines.append("  features per window:")
+        for name, f in model["features"].items():
+            lines.append(
+                f"    {name:20s} p50 {f['p50_ms']:8.2f} ms  x extractor "
+                f"{f['speedup_vs_extractor']:.1f}"
+            )
+    roasts = report.get("roasts")
+    if roasts:
+        lines.append("")
+        lines.append(
+            f"roasts through the live path ({roasts['roast_minutes']} roast-min, "
+            f"scorer: {roasts['scorer']})"
+        )
+        for name, p in roasts["profiles"].items():
+            delay = p["median_delay_s"]
+            lines.append(
+                f"  {name:9s} inferences/roast {p['inferences_per_roast']:6.1f}  "
+                f"median delay {'-' if delay is None else f'{delay:.1f} s'}  "
+                f"missed {p['missed']}  false alarms {p['false_alarms']}"
+            )
+        for key, c in roasts["cpu_s_per_roast_minute"].items():
+            lines.append(
+                f"  [{key}] CPU s per roast-minute: baseline {c['baseline_profile']:.2f}  "
+                f"agent ({c['agent_backend']} + adaptive) {c['agent_profile']:.2f}  "
+                f"=> x{c['ratio_vs_baseline']:.2f} (backend x{c['ratio_backend_only']:.2f}, "
+                f"cadence x{c['ratio_cadence_only']:.2f})"
+            )
+        pc = roasts.get("pop_counter")
+        if pc:
+            lines.append(
+                f"  pop counter: per-10 s bin r median {pc['median_bin_correlation']:.2f}"
+                f" (min {pc['min_bin_correlation']:.2f}), count error median "
+                f"{pc['median_count_error']:+.0%}"
+            )
+    lines.append(f"\npeak RSS {report['peak_rss_mb']:.0f} MB")
+    return "\n".join(lines)
