@@ -1,0 +1,172 @@
+"""Adaptive cadence: sparse while quiet, dense when p or the pop rate rises, never behind."""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+
+from agent.cadence import AdaptiveCadence, CadenceConfig, CadenceConfigError, CadenceDriver
+from agent.live import LiveLoop
+from agent.pipeline import analyze_audio
+from agent.runtime import Runtime
+from agent.settings import DetectorSettings
+from agent.sinks import ListSink
+from agent.windower import Windower
+
+SR = 16000
+
+
+def test_policy_from_scripted_probabilities() -> None:
+    cad = AdaptiveCadence(CadenceConfig(idle_hop_s=15, hold_s=30))
+    assert cad.hop_s(20.0, 3.0) == 15.0  # nothing yet: idle
+    cad.observe_window(20.0, 0.1, threshold=0.6)
+    assert cad.hop_s(21.0, 3.0) == 15.0
+    cad.observe_window(35.0, 0.35, threshold=0.6)  # >= 0.5 x threshold: rising
+    assert cad.hop_s(36.0, 3.0) == 3.0  # dense = the runtime's hop_s
+    assert cad.hop_s(36.0, 2.0) == 2.0  # ... and follows /set hop_s
+    cad.observe_window(38.0, 0.05, threshold=0.6)
+    assert cad.hop_s(64.0, 3.0) == 3.0  # still inside hold_s
+    assert cad.hop_s(66.0, 3.0) == 15.0  # back to sparse after hold_s
+    cad.observe_window(70.0, 0.1, threshold=0.6, positive_windows=2)
+    assert cad.hop_s(71.0, 3.0) == 3.0  # positives pending confirmation keep it dense
+    cad.observe_window(80.0, 0.9, threshold=0.6, positive_windows=5, confirmed=True)
+    assert cad.hop_s(81.0, 3.0) == 15.0  # first crack latched: nothing left to decide
+    cad.reset()
+    assert cad.hop_s(82.0, 3.0) == 15.0
+
+
+def test_pop_rate_triggers_dense_cadence() -> None:
+    cad = AdaptiveCadence(CadenceConfig(pops_per_min=90, hold_s=10))
+    cad.observe_rate(100.0, 60.0)
+    assert cad.hop_s(100.0, 3.0) == 15.0
+    cad.observe_rate(101.0, 120.0)
+    assert cad.hop_s(101.0, 3.0) == 3.0
+    assert cad.hop_s(112.0, 3.0) == 15.0
+
+
+def test_fixed_mode_is_the_plain_hop_and_dense_hop_overrides() -> None:
+    assert AdaptiveCadence(CadenceConfig(mode="fixed")).hop_s(5.0, 3.0) == 3.0
+    cad = AdaptiveCadence(CadenceConfig(dense_hop_s=2.0))
+    cad.observe_window(10.0, 1.0, 0.6)
+    assert cad.hop_s(11.0, 3.0) == 2.0
+
+
+@pytest.mark.parametrize(
+    "kw, name",
+    [
+        ({"mode": "sometimes"}, "mode"),
+        ({"idle_hop_s": 0.1}, "idle_hop_s"),
+        ({"dense_hop_s": 30.0}, "dense_hop_s"),
+        ({"rise_fraction": 0.0}, "rise_fraction"),
+        ({"hold_s": float("nan")}, "hold_s"),
+    ],
+)
+def test_bad_config_names_the_field(kw: dict, name: str) -> None:
+    with pytest.raises(CadenceConfigError, match=name):
+        AdaptiveCadence(CadenceConfig(**kw))
+
+
+def window_ends(probs_at: dict[float, float], seconds: int) -> list[float]:
+    """Drive a windower through the cadence with p given per window end (stream s)."""
+    cad = AdaptiveCadence(CadenceConfig(idle_hop_s=15, hold_s=20))
+    driver = CadenceDriver(Windower(SR, 10.0, 3.0), cad, None)
+    ends: list[float] = []
+    block = np.zeros(SR // 10, np.float32)
+    for _ in range(seconds * 10):
+        for w in driver.on_block(block, 3.0):
+            ends.append(w.end_s)
+            p = max((v for t, v in probs_at.items() if w.end_s >= t), default=0.0)
+            if w.end_s > 100:
+                p = 0.0
+            driver.on_scored(w.end_s, p, 0.6, 0, False)
+    return ends
+
+
+def test_driver_spaces_windows_sparse_dense_sparse() -> None:
+    ends = window_ends({55.0: 0.5}, 200)
+    gaps = np.diff(ends)
+    assert ends[:4] == [10.0, 25.0, 40.0, 55.0]  # sparse early
+    dense = [g for e, g in zip(ends[1:], gaps, strict=True) if 58 <= e <= 100]
+    assert dense and all(g == 3.0 for g in dense)  # dense while rising
+    assert all(g == 15.0 for e, g in zip(ends[1:], gaps, strict=True) if e > 140)  # sparse again
+
+
+def test_going_dense_pulls_the_next_window_forward() -> None:
+    """A trigger mid-way through an idle hop does not wait for the idle due end."""
+    cad = AdaptiveCadence(CadenceConfig(idle_hop_s=15))
+    driver = CadenceDriver(Windower(SR, 10.0, 3.0), cad, None)
+    block = np.zeros(SR // 10, np.float32)
+    ends = []
+    for i in range(200):  # 20 s
+        if i == 110:
+            cad.observe_rate(11.0, 1000.0)
+        ends += [w.end_s for w in driver.on_block(block, 3.0)]
+    assert ends == [10.0, 13.0, 16.0, 19.0]
+
+
+def loud(n: int, seed: int = 0) -> np.ndarray:
+    return (0.1 * np.random.default_rng(seed).standard_normal(n)).astype(np.float32)
+
+
+class SlowScorer:
+    """Blocks each prediction until the test releases it: slow without timing."""
+
+    name = "slow"
+
+    def __init__(self, p: float) -> None:
+        self.gate = threading.Semaphore(0)
+        self.calls = 0
+        self.p = p
+
+    def predict(self, windows: np.ndarray) -> np.ndarray:
+        self.calls += 1
+        self.gate.acquire()
+        return np.full(len(windows), self.p, np.float32)
+
+
+@pytest.mark.parametrize("p", [0.0, 0.9])
+def test_adaptive_cadence_still_drops_stale_windows(p: float) -> None:
+    """With the cadence on (idle p=0, or dense p=0.9), a held classifier makes the loop skip
+    ahead: every window is scored or counted as dropped, and the last one scored is the
+    newest the windower produced."""
+    scorer = SlowScorer(p)
+    sink = ListSink()
+    runtime = Runtime(scorer, DetectorSettings(), [sink])
+    audio = loud(SR * 91)
+    chunks = [audio[i : i + SR] for i in range(0, len(audio), SR)]
+    source_done = threading.Event()
+
+    def source():
+        yield from chunks
+        source_done.set()
+
+    produced: list[float] = []
+    loop = LiveLoop(source(), runtime, cadence=AdaptiveCadence(CadenceConfig(idle_hop_s=6)))
+    original = loop.slot.put
+    loop.slot.put = lambda w: (produced.append(w.end_s), original(w))[1]  # type: ignore
+    runner = threading.Thread(target=loop.run)
+    runner.start()
+    assert source_done.wait(10), "capture did not finish"
+    for _ in range(60):
+        scorer.gate.release()
+    runner.join(10)
+    assert not runner.is_alive()
+    assert runtime.dropped_windows > 0
+    assert scorer.calls + runtime.dropped_windows == len(produced)
+    assert sink.telemetries[-1].audio_s == produced[-1]
+
+
+def test_analyze_with_cadence_scores_fewer_windows() -> None:
+    class Zero:
+        name = "zero"
+
+        def predict(self, windows: np.ndarray) -> np.ndarray:
+            return np.zeros(len(windows), np.float32)
+
+    audio = loud(SR * 120, seed=1)
+    fixed = analyze_audio(audio, Zero(), DetectorSettings())
+    adaptive = analyze_audio(audio, Zero(), DetectorSettings(), cadence=AdaptiveCadence())
+    assert len(fixed.windows) == 37
+    assert len(adaptive.windows) == 8  # 10, 25, ..., 115 s
