@@ -60,7 +60,7 @@ class ArtisanError(Exception):
 class ArtisanBridge:
     """A Sink that serves Artisan's WebSocket device protocol.
 
-    config: the validated `artisan:` section (port 0 picks a free port; see `port`).
+    config: the validated `artisan:` section.
     roast_command: `Runtime.roast_command`, called with "start" on Artisan's
         charge command and "drop" on its drop command; None ignores them.
     """
@@ -89,7 +89,7 @@ class ArtisanBridge:
 
     @property
     def port(self) -> int:
-        """The bound port (the configured one, or the free one picked for port 0)."""
+        """The port the server listens on."""
         return self._port if self._port is not None else self._config.port
 
     def wait_listening(self, timeout: float) -> bool:
