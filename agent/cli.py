@@ -23,6 +23,7 @@ class UsageError(Exception):
 
 
 def _user_errors() -> tuple[type[BaseException], ...]:
+    from agent.artisan import ArtisanError
     from agent.config import ConfigError
     from agent.event_eval import EvaluateError
     from agent.sources import SourceError
@@ -36,6 +37,7 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     return (
         UsageError,
         ConfigError,
+        ArtisanError,
         SourceError,
         ModelLoadError,
         ExportError,

@@ -32,6 +32,7 @@ class DemoWatcher:
         self.base = base
         self.telemetry = 0
         self.events: list[dict[str, Any]] = []
+        self.end_events: list[dict[str, Any]] = []
         self.last_state: dict[str, Any] = {}
         self.spark: list[str] = []
         self._client = mqtt.Client(
@@ -57,6 +58,12 @@ class DemoWatcher:
             payload = msg.payload.decode(errors="replace")
         if topic == "telemetry":
             self._print_telemetry(payload)
+        elif topic == "event" and payload.get("event_type") == "first_crack_end":
+            self.end_events.append(payload)
+            print(
+                f"\n*** FIRST CRACK ENDED at roast {payload['end_roast_s']:.1f} s  [{msg.topic}]\n",
+                flush=True,
+            )
         elif topic == "event":
             self.events.append(payload)
             print(
@@ -142,13 +149,17 @@ def _summary(truth: Any, watcher: DemoWatcher, agent: Any) -> None:
             print(f"onset error         {e['onset_roast_s'] - truth.first_crack_onset_s:+.1f} s")
     else:
         print("detected            no first crack")
+    if watcher.end_events:
+        print(f"detected end        {watcher.end_events[0]['end_roast_s']:.1f} s")
     state = watcher.last_state
     if state.get("development_s") is not None:
         print(f"development time    {state['development_s']:.0f} s at the end of the recording")
     print(f"dropped windows     {agent.runtime.dropped_windows}")
-    print(f"events received     {len(watcher.events)}")
+    print(
+        f"events received     {len(watcher.events)} first_crack, "
+        f"{len(watcher.end_events)} first_crack_end"
+    )
 
 
 if __name__ == "__main__":  # pragma: no cover
     raise SystemExit(run_demo(argparse.Namespace(seed=7, speed=40.0, broker=None, backend="auto")))
-
