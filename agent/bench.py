@@ -69,6 +69,12 @@ def add_bench_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threads", type=int, default=2, help="intra-op threads (2)")
     parser.add_argument("--hop", type=float, default=3.0, help="configured hop_s (3)")
     parser.add_argument(
+        "--actual",
+        action="store_true",
+        help="also push one whole roast through the full AST, agent profile, and measure "
+        "its CPU directly (~2 min)",
+    )
+    parser.add_argument(
         "--cache",
         type=Path,
         default=DEFAULT_CACHE,
@@ -139,6 +145,10 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
         from agent.bench_report import roast_cpu
 
         report["roasts"] = roast_cpu(report, roasts, args.hop)
+    if args.actual and "full_ast" in report["models"]:
+        from agent.bench_report import actual_agent_roast
+
+        report["actual_agent_roast_full_ast"] = actual_agent_roast(report)
     report["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
     return report
 

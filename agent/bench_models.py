@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import logging
 import shutil
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -125,7 +126,9 @@ def load_variants(
         if name in ("baseline", "torch_fp32"):
             attn = "eager" if name == "baseline" else "sdpa"
             model = ASTForAudioClassification.from_pretrained(model_dir, attn_implementation=attn)
-            extractor = ASTFeatureExtractor.from_pretrained(model_dir)
+            with warnings.catch_warnings():  # AST's known all-zero mel filter warning
+                warnings.simplefilter("ignore")
+                extractor = ASTFeatureExtractor.from_pretrained(model_dir)
             clf = TorchClassifier(str(model_dir), model, extractor, threads=threads)
             mode = "extractor" if name == "baseline" else "incremental"
         else:

@@ -167,5 +167,61 @@ def render_table(report: dict[str, Any]) -> str:
                 f" (min {pc['min_bin_correlation']:.2f}), count error median "
                 f"{pc['median_count_error']:+.0%}"
             )
+    actual = report.get("actual_agent_roast_full_ast")
+    if actual:
+        lines.append(
+            f"  [full_ast] measured agent roast (seed {actual['seed']}, {actual['backend']}): "
+            f"{actual['inferences']} inferences, {actual['cpu_s']:.1f} CPU s over "
+            f"{actual['roast_minutes']:.1f} roast-min = {actual['cpu_s_per_roast_minute']:.2f} "
+            "CPU s per roast-minute"
+        )
     lines.append(f"\npeak RSS {report['peak_rss_mb']:.0f} MB")
     return "\n".join(lines)
+
+
+class _CostedScorer:
+    """Decides with one scorer (a model that detects cracks) while paying for another.
+
+    The random-weight full AST cannot detect cracks, but it costs exactly what
+    a trained one does. Running it on every window the cadence asks for, and
+    reporting the deciding scorer's p, measures the real CPU of the agent
+    profile on the full-size model.
+    """
+
+    def __init__(self, decide: Any, pay: Any) -> None:
+        self.decide, self.pay, self.name = decide, pay, decide.name
+
+    def predict(self, windows: np.ndarray) -> np.ndarray:
+        self.pay.predict(windows)
+        return self.decide.predict(windows)
+
+
+def actual_agent_roast(report: dict[str, Any], seed: int = 100) -> dict[str, Any]:
+    """Measured (not modelled) process CPU of one crack roast, agent profile, full AST."""
+    from agent.bench_models import load_variants
+    from agent.bench_roasts import PopOracleScorer, RoastStudy, run_roast
+    from agent.cadence import CadenceConfig
+    from agent.settings import DetectorSettings
+
+    model = report["models"]["full_ast"]
+    best = best_variant(model)
+    from pathlib import Path
+
+    (variant,) = load_variants(Path(model["dir"]), report["machine"]["threads"], (best,))
+    study = RoastStudy("pop-oracle decisions, full AST cost")
+
+    def factory(audio: Any, truth: Any, s: int) -> Any:
+        return _CostedScorer(PopOracleScorer(audio, truth.pop_times_s, s), variant.classifier)
+
+    run_roast(seed, True, {"agent": CadenceConfig()}, DetectorSettings(), factory, study)
+    o = study.outcomes[-1]
+    minutes = o.duration_s / 60.0
+    return {
+        "seed": seed,
+        "backend": best,
+        "inferences": o.inferences,
+        "roast_minutes": round(minutes, 2),
+        "cpu_s": round(o.cpu_s, 2),
+        "wall_s": o.wall_s,
+        "cpu_s_per_roast_minute": round(o.cpu_s / minutes, 3),
+    }
