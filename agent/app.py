@@ -53,6 +53,18 @@ def initial_settings(config: AgentConfig, store: Any | None) -> DetectorSettings
         return settings
 
 
+def cadence_parts(config: AgentConfig) -> dict[str, Any]:
+    """The cadence policy and pop counter the live loop and `analyze` share."""
+    from agent.cadence import AdaptiveCadence
+    from agent.transients import TransientCounter
+
+    cadence = config.detector.to_cadence()
+    return {
+        "cadence": AdaptiveCadence(cadence) if cadence.mode == "adaptive" else None,
+        "transients": TransientCounter(16000),
+    }
+
+
 class Agent:
     """One roaster: a source, a runtime and its sinks."""
 
@@ -109,7 +121,11 @@ class Agent:
             # First, so Artisan's FCs push is not queued behind the MQTT outbox write.
             self.runtime.sinks.insert(0, self.artisan)
         self.loop = LiveLoop(
-            self.source, self.runtime, window_s=config.detector.window_s, cond=cond
+            self.source,
+            self.runtime,
+            window_s=config.detector.window_s,
+            cond=cond,
+            **cadence_parts(config),
         )
 
     @property

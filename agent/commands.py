@@ -71,6 +71,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_analyze(args: argparse.Namespace) -> int:
+    from agent.app import cadence_parts
     from agent.pipeline import analyze_audio
     from agent.plots import plot_analysis
 
@@ -83,6 +84,7 @@ def cmd_analyze(args: argparse.Namespace) -> int:
         config.detector.to_settings(),
         window_s=config.detector.window_s,
         progress=True,
+        **cadence_parts(config),
     )
     payload = result.to_json_dict()
     if args.json_out:

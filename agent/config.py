@@ -92,6 +92,27 @@ class DetectorConfig(_Section):
     min_roast_s: float = Field(_DEFAULTS.min_roast_s, ge=0, le=3600)
     silence_dbfs: float = Field(_DEFAULTS.silence_dbfs, ge=-160, le=0)
     auto_arm: bool = True
+    # Adaptive cadence (agent/cadence.py): infer every idle_hop_s while nothing suggests
+    # first crack; at hop_s (or dense_hop_s) once p rises or the pop rate does.
+    cadence: Literal["fixed", "adaptive"] = "adaptive"
+    idle_hop_s: float = Field(15.0, ge=1.0, le=120.0)
+    dense_hop_s: float | None = Field(None, ge=0.5, le=60.0)
+    cadence_rise_fraction: float = Field(0.5, gt=0.0, le=1.0)
+    cadence_pops_per_min: float = Field(90.0, gt=0.0, le=100000.0)
+    cadence_hold_s: float = Field(30.0, ge=0.0, le=600.0)
+
+    def to_cadence(self) -> Any:
+        """The `CadenceConfig` these settings describe."""
+        from agent.cadence import CadenceConfig
+
+        return CadenceConfig(
+            mode=self.cadence,
+            idle_hop_s=self.idle_hop_s,
+            dense_hop_s=self.dense_hop_s,
+            rise_fraction=self.cadence_rise_fraction,
+            pops_per_min=self.cadence_pops_per_min,
+            hold_s=self.cadence_hold_s,
+        )
 
     def to_settings(self) -> DetectorSettings:
         return DetectorSettings(
@@ -359,4 +380,3 @@ def redacted(config: AgentConfig) -> dict[str, Any]:
     if data["mqtt"].get("password") is not None:
         data["mqtt"]["password"] = "***"
     return data
-

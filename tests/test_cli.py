@@ -77,7 +77,11 @@ def test_run_streams_one_json_line_per_window_and_exits_at_eof(
         capture_output=True,
         text=True,
         timeout=120,
-        env={"FIRSTCRACK_STATE_DIR": str(tmp_path), "PATH": "/usr/bin:/bin"},
+        env={
+            "FIRSTCRACK_STATE_DIR": str(tmp_path),
+            "PATH": "/usr/bin:/bin",
+            "FIRSTCRACK_DETECTOR__CADENCE": "fixed",  # one window every hop_s
+        },
     )
     assert proc.returncode == 0, proc.stderr
     lines = [json.loads(line) for line in proc.stdout.splitlines()]
