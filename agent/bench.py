@@ -75,6 +75,12 @@ def add_bench_arguments(parser: argparse.ArgumentParser) -> None:
         "its CPU directly (~2 min)",
     )
     parser.add_argument(
+        "--no-roasters",
+        dest="roasters",
+        action="store_false",
+        help="skip the two-roasters-on-one-agent vs two-agents measurement",
+    )
+    parser.add_argument(
         "--cache",
         type=Path,
         default=DEFAULT_CACHE,
@@ -145,6 +151,12 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
         from agent.bench_report import roast_cpu
 
         report["roasts"] = roast_cpu(report, roasts, args.hop)
+    if args.roasters and small is not None:
+        from agent.bench_multi import two_roasters
+
+        report["two_roasters"] = two_roasters(
+            small, duration_s=120.0 if args.quick else 300.0, threads=args.threads
+        )
     if args.actual and "full_ast" in report["models"]:
         from agent.bench_report import actual_agent_roast
 

@@ -139,6 +139,10 @@ def render_table(report: dict[str, Any]) -> str:
                 f"    {name:20s} p50 {f['p50_ms']:8.2f} ms  x extractor "
                 f"{f['speedup_vs_extractor']:.1f}"
             )
+    if report.get("two_roasters"):
+        from agent.bench_multi import render
+
+        lines += render(report["two_roasters"])
     roasts = report.get("roasts")
     if roasts:
         lines.append("")

@@ -15,11 +15,15 @@ import os
 import threading
 from collections.abc import Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import onnxruntime as ort
 import torch
 from transformers import ASTFeatureExtractor, ASTForAudioClassification
+
+if TYPE_CHECKING:
+    from models.fbank import IncrementalFbank
 
 FIRST_CRACK = "first_crack"
 """The label whose probability every backend reports."""
@@ -59,6 +63,9 @@ def softmax_column(logits: np.ndarray, index: int) -> np.ndarray:
     return (e[:, index] / e.sum(axis=1)).astype(np.float32)
 
 
+MAX_STREAMS = 16  # incremental feature states kept: one per roaster on a shared model
+
+
 class FeatureFrontEnd:
     """Raw 16 kHz windows -> normalised log-mel frames, via the model's own extractor.
 
@@ -85,6 +92,9 @@ class FeatureFrontEnd:
 
             self.fast: FastFbank | None = FastFbank(extractor)
             self.incremental: IncrementalFbank | None = IncrementalFbank(extractor)
+            # One incremental state per audio stream (roaster), most recently used first,
+            # so a batch that mixes roasters still reuses each roaster's frames.
+            self._streams: list[IncrementalFbank] = [self.incremental]
             self.mode = "incremental"
         except ValueError:  # not a 16 kHz kaldi front end: keep the extractor
             self.fast = self.incremental = None
@@ -95,6 +105,21 @@ class FeatureFrontEnd:
         self.window_samples: int = min(
             self.max_length * hop, int(MAX_WINDOW_SECONDS * self.sample_rate)
         )
+
+    def _stream_for(self, x: np.ndarray) -> IncrementalFbank:
+        """The incremental state whose last window this one continues (else the oldest)."""
+        for i, stream in enumerate(self._streams):
+            fresh = stream._samples is None
+            if fresh or stream._shift(np.asarray(x, dtype=np.float32)) is not None:
+                self._streams.insert(0, self._streams.pop(i))
+                return stream
+        if len(self._streams) < MAX_STREAMS:
+            from models.fbank import IncrementalFbank
+
+            self._streams.insert(0, IncrementalFbank(self.extractor))
+        else:
+            self._streams.insert(0, self._streams.pop())
+        return self._streams[0]
 
     def features(self, windows: np.ndarray) -> np.ndarray:
         """[B, samples] float32 at `sample_rate` -> [B, max_length, num_mel_bins] float32.
@@ -108,9 +133,9 @@ class FeatureFrontEnd:
             raise ValueError(f"windows must be [batch, samples], got shape {batch.shape}")
         if batch.shape[0] == 0:
             return np.zeros((0, self.max_length, self.num_mel_bins), dtype=np.float32)
-        if self.mode == "incremental" and self.incremental is not None and len(batch) == 1:
+        if self.mode == "incremental" and self.incremental is not None:
             with self._lock:
-                return self.incremental.features(batch[0])[None]
+                return np.stack([self._stream_for(x).features(x) for x in batch])
         if self.mode in ("incremental", "fast") and self.fast is not None:
             return self.fast(batch)
         out = self.extractor(list(batch), sampling_rate=self.sample_rate, return_tensors="np")

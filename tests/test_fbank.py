@@ -99,3 +99,18 @@ def test_wrong_sample_rate_is_refused() -> None:
         FastFbank(extractor(sampling_rate=8000))
     with pytest.raises(FbankError, match="shape"):
         FastFbank(extractor())(np.zeros((1, 2, 3), np.float32))
+
+
+def test_front_end_keeps_one_incremental_state_per_roaster() -> None:
+    """Batches that mix two roasters' windows still reuse each roaster's frames exactly."""
+    ex = extractor()
+    front = FeatureFrontEnd(ex)
+    a, b = signal(40, seed=1), signal(40, seed=2)
+    fast = FastFbank(ex)
+    for end in range(160000, len(a) + 1, 48000):
+        batch = np.stack([a[end - 160000 : end], b[end - 160000 : end]])
+        assert np.allclose(front.features(batch), fast(batch), atol=1e-5)
+    reused = sum(s.reused_frames for s in front._streams)
+    computed = sum(s.computed_frames for s in front._streams)
+    assert len(front._streams) == 2
+    assert reused > computed  # most frames came from the previous window of the same roaster
