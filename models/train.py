@@ -398,5 +398,6 @@ def run_train(args: argparse.Namespace) -> TrainReport:
         patience=args.patience, seed=args.seed, val_fraction=args.val_fraction,
         test_fraction=args.test_fraction, window_s=args.window, hop_s=args.hop,
         augment=not args.no_augment, resume=args.resume, max_steps=args.max_steps,
-        audio_offset_s=args.audio_offset, command=shlex.join(["firstcrack", *sys.argv[1:]]),
+        audio_offset_s=args.audio_offset,
+        command=shlex.join(["firstcrack", *getattr(args, "argv", sys.argv[1:])]),
     )
