@@ -1,4 +1,6 @@
-"""The MQTT sink: paho client, durable outbox sender and remote commands (DESIGN.md section 5).
+"""The MQTT sink: paho client and durable outbox sender (DESIGN.md section 5).
+
+Incoming `/set` and `roast/set` commands are routed by `agent/mqtt/commands.py`.
 
 Threads:
 - paho's network thread (`loop_start`) runs every callback. Callbacks are
@@ -21,7 +23,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
@@ -29,47 +31,16 @@ from tenacity import Retrying, retry_if_exception_type, wait_exponential_jitter
 
 from agent.config import MqttConfig
 from agent.messages import FirstCrackEvent, RoastState, Telemetry, to_json
+from agent.mqtt.commands import CommandHandler, CommandRouter
 from agent.mqtt.discovery import discovery_messages
 from agent.mqtt.outbox import KIND_EVENT, OUTBOX_FILE, Outbox, OutboxEntry
 from agent.mqtt.topics import Topics
-from agent.remote import CommandError, parse_roast_command, parse_setting
-from agent.settings import RUNTIME_SETTING_NAMES, DetectorSettings, format_setting
+from agent.settings import DetectorSettings, format_setting
 
 log = logging.getLogger("firstcrack.mqtt")
 
 KIND_STATE = "state"
-_ERROR_PAYLOAD_CHARS = 100
-
-
-class CommandHandler(Protocol):
-    """What the sink needs from the runtime controller; every method must be thread-safe."""
-
-    def apply_setting(self, name: str, value: Any) -> DetectorSettings:
-        """Apply a validated runtime setting; may raise CommandError."""
-        ...
-
-    def roast_command(self, command: str) -> None:
-        """`start` | `drop` | `reset`; may raise CommandError."""
-        ...
-
-    def snapshot(self) -> RoastState:
-        """The current roast state."""
-        ...
-
-    def settings(self) -> DetectorSettings:
-        """The settings in effect."""
-        ...
-
-
-def shown_payload(payload: bytes) -> str:
-    """An incoming payload as text for `<base>/error`: UTF-8 if valid, else a repr; truncated."""
-    try:
-        text = payload.decode("utf-8")
-    except UnicodeDecodeError:
-        text = repr(payload)
-    if len(text) > _ERROR_PAYLOAD_CHARS:
-        text = text[:_ERROR_PAYLOAD_CHARS] + "…"
-    return text
+__all__ = ["CommandHandler", "MqttSink"]
 
 
 def _guarded(method: Callable[..., None]) -> Callable[..., None]:
@@ -108,6 +79,13 @@ class MqttSink:
         self._on_external = on_external
         self._topics = Topics(agent_id, config.discovery_prefix)
         self._handler = handler
+        self._commands = CommandRouter(
+            self._topics,
+            handler,
+            publish=self._publish_direct,
+            publish_setting=lambda settings, name: self._publish_setting_states(settings, name),
+            publish_state=lambda: self.state(handler.snapshot()),
+        )
         self._model_name = model_name
         self._sw_version = sw_version
         self._outbox = Outbox(Path(state_dir) / OUTBOX_FILE, config.outbox_max, clock)
@@ -254,49 +232,7 @@ class MqttSink:
                 log.info("Home Assistant came online; republishing discovery and states")
                 self._republish_all()
             return
-        if topic == t.roast_set:
-            self._roast_command(topic, payload, message.retain)
-            return
-        name = t.setting_for_set_topic(topic)
-        if name is not None:
-            self._set_command(name, topic, payload)
-        elif t.is_set_topic(topic):
-            self._reject(
-                topic, payload, "unknown setting; settable: " + ", ".join(RUNTIME_SETTING_NAMES)
-            )
-
-    # -------------------------------------------------------------- commands
-
-    def _set_command(self, name: str, topic: str, payload: bytes) -> None:
-        try:
-            value = parse_setting(name, payload)
-            settings = self._handler.apply_setting(name, value)
-        except CommandError as exc:
-            self._reject(topic, payload, str(exc))
-            self._publish_setting_states(self._handler.settings(), only=name)
-            return
-        log.info("remote setting %s = %s", name, format_setting(value))
-        self._publish_setting_states(settings, only=name)
-        self.state(self._handler.snapshot())
-
-    def _roast_command(self, topic: str, payload: bytes, retained: bool) -> None:
-        try:
-            if retained:
-                # A retained `start` would restart the roast on every reconnect.
-                raise CommandError("roast commands must not be retained; ignored")
-            command = parse_roast_command(payload)
-            self._handler.roast_command(command)
-        except CommandError as exc:
-            self._reject(topic, payload, str(exc))
-            return
-        log.info("remote roast command: %s", command)
-        self.state(self._handler.snapshot())
-
-    def _reject(self, topic: str, payload: bytes, error: str) -> None:
-        shown = shown_payload(payload)
-        log.warning("rejected command on %s (payload %r): %s", topic, shown, error)
-        body = to_json({"topic": topic, "payload": shown, "error": error}).encode()
-        self._publish_direct(self._topics.error, body, 1, False)
+        self._commands.route(topic, payload, bool(message.retain))
 
     # ------------------------------------------------------------ publishing
 

@@ -1,0 +1,118 @@
+"""Incoming commands: `<base>/<setting>/set` and `<base>/roast/set` (DESIGN.md section 5).
+
+Every payload is validated (`agent/remote.py`) before the runtime sees it. A
+rejected command goes to `<base>/error` with a log line, and the setting's
+old `/state` is re-published so UIs snap back. Incoming topic names only
+select from the fixed table in `Topics`; nothing received becomes a topic.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from agent.messages import RoastState, to_json
+from agent.mqtt.topics import Topics
+from agent.remote import CommandError, parse_roast_command, parse_setting
+from agent.settings import RUNTIME_SETTING_NAMES, DetectorSettings, format_setting
+
+log = logging.getLogger("firstcrack.mqtt")
+
+_ERROR_PAYLOAD_CHARS = 100
+
+
+class CommandHandler(Protocol):
+    """What the sink needs from the runtime controller; every method must be thread-safe."""
+
+    def apply_setting(self, name: str, value: Any) -> DetectorSettings:
+        """Apply a validated runtime setting; may raise CommandError."""
+        ...
+
+    def roast_command(self, command: str) -> None:
+        """`start` | `drop` | `reset`; may raise CommandError."""
+        ...
+
+    def snapshot(self) -> RoastState:
+        """The current roast state."""
+        ...
+
+    def settings(self) -> DetectorSettings:
+        """The settings in effect."""
+        ...
+
+
+def shown_payload(payload: bytes) -> str:
+    """An incoming payload as text for `<base>/error`: UTF-8 if valid, else a repr; truncated."""
+    try:
+        text = payload.decode("utf-8")
+    except UnicodeDecodeError:
+        text = repr(payload)
+    if len(text) > _ERROR_PAYLOAD_CHARS:
+        text = text[:_ERROR_PAYLOAD_CHARS] + "…"
+    return text
+
+
+class CommandRouter:
+    """Validates and applies commands; runs on the MQTT network thread."""
+
+    def __init__(
+        self,
+        topics: Topics,
+        handler: CommandHandler,
+        publish: Callable[[str, bytes | str, int, bool], bool],
+        publish_setting: Callable[[DetectorSettings, str], None],
+        publish_state: Callable[[], None],
+    ) -> None:
+        """`publish(topic, payload, qos, retain)` sends now; `publish_setting(settings, name)`
+        re-publishes one `/state`; `publish_state()` queues the roast state."""
+        self._topics = topics
+        self._handler = handler
+        self._publish = publish
+        self._publish_setting = publish_setting
+        self._publish_state = publish_state
+
+    def route(self, topic: str, payload: bytes, retained: bool) -> None:
+        """Handle one message on our base topic (anything else is ignored)."""
+        t = self._topics
+        if topic == t.roast_set:
+            self._roast_command(topic, payload, retained)
+            return
+        name = t.setting_for_set_topic(topic)
+        if name is not None:
+            self._set_command(name, topic, payload)
+        elif t.is_set_topic(topic):
+            self._reject(
+                topic, payload, "unknown setting; settable: " + ", ".join(RUNTIME_SETTING_NAMES)
+            )
+
+    def _set_command(self, name: str, topic: str, payload: bytes) -> None:
+        try:
+            value = parse_setting(name, payload)
+            settings = self._handler.apply_setting(name, value)
+        except CommandError as exc:
+            self._reject(topic, payload, str(exc))
+            self._publish_setting(self._handler.settings(), name)
+            return
+        log.info("remote setting %s = %s", name, format_setting(value))
+        self._publish_setting(settings, name)
+        self._publish_state()
+
+    def _roast_command(self, topic: str, payload: bytes, retained: bool) -> None:
+        try:
+            if retained:
+                # A retained `start` would restart the roast on every reconnect.
+                raise CommandError("roast commands must not be retained; ignored")
+            command = parse_roast_command(payload)
+            self._handler.roast_command(command)
+        except CommandError as exc:
+            self._reject(topic, payload, str(exc))
+            return
+        log.info("remote roast command: %s", command)
+        self._publish_state()
+
+    def _reject(self, topic: str, payload: bytes, error: str) -> None:
+        shown = shown_payload(payload)
+        log.warning("rejected command on %s (payload %r): %s", topic, shown, error)
+        body = to_json({"topic": topic, "payload": shown, "error": error}).encode()
+        self._publish(self._topics.error, body, 1, False)
