@@ -1,0 +1,244 @@
+"""The whole agent (`firstcrack run`) against a real mosquitto, with the shipped demo model.
+
+Rules protected (DESIGN.md sections 5 and 6): a simulated roast gives exactly one
+first-crack event near the truth; nothing is lost while the broker is away (an
+event published during an outage arrives once, with the same event_id, even
+across an agent SIGKILL); clean shutdown publishes `offline`; several roasters
+on one agent are independent devices on their own topics.
+"""
+
+from __future__ import annotations
+
+# Fixtures imported from tests.mqtt_fixtures are re-bound as test arguments.
+# ruff: noqa: F811
+import json
+import os
+import queue
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from models.simulator import draw_timeline
+from tests.mqtt_fixtures import (  # noqa: F401
+    Mosquitto,
+    mosquitto,
+    persistent_mosquitto,
+    subscriber_factory,
+)
+
+ROOT = Path(__file__).resolve().parent.parent
+SEED, DURATION = 20007, 240.0  # a held-out seed: never used to train the demo model
+ONSET_TOLERANCE_S = 20.0
+WAIT_S = 120.0
+
+
+class AgentProcess:
+    """`firstcrack run` in a child process; its JSON lines are collected as they come."""
+
+    def __init__(self, port: int, state_dir: Path, *args: str, env: dict[str, str] | None = None):
+        full_env = dict(os.environ)
+        full_env.update(
+            {
+                "FIRSTCRACK_MQTT__PORT": str(port),
+                "FIRSTCRACK_MQTT__HOST": "127.0.0.1",
+                "FIRSTCRACK_STATE_DIR": str(state_dir),
+                "FIRSTCRACK_MQTT__RECONNECT_MIN_S": "0.2",
+                "FIRSTCRACK_MQTT__RECONNECT_MAX_S": "1.0",
+                "FIRSTCRACK_MODEL": "demo",
+                **(env or {}),
+            }
+        )
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "agent.cli", "run", *args],
+            cwd=ROOT,
+            env=full_env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        self.lines: queue.Queue[dict[str, Any]] = queue.Queue()
+        self.seen: list[dict[str, Any]] = []
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            if line.startswith("{"):
+                self.lines.put(json.loads(line))
+
+    def wait_line(self, predicate: Any, timeout: float = WAIT_S) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                item = self.lines.get(timeout=0.2)
+            except queue.Empty:
+                if self.proc.poll() is not None and self.lines.empty():
+                    break
+                continue
+            self.seen.append(item)
+            if predicate(item):
+                return item
+        raise AssertionError(f"agent never printed the expected line; stderr: {self.stderr()}")
+
+    def wait_exit(self, timeout: float = WAIT_S) -> int:
+        code = self.proc.wait(timeout=timeout)
+        return code
+
+    def stderr(self) -> str:
+        if self.proc.poll() is None:
+            return "(still running)"
+        assert self.proc.stderr is not None
+        return self.proc.stderr.read()[-3000:]
+
+    def kill(self, sig: int = signal.SIGKILL) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            self.proc.wait(timeout=30)
+
+
+def truth_onset(seed: int, duration: float) -> float:
+    onset = draw_timeline(seed, duration).first_crack_onset_s
+    assert onset is not None
+    return onset
+
+
+def events_of(messages: list[Any], kind: str = "first_crack") -> list[dict[str, Any]]:
+    out = []
+    for m in messages:
+        body = m.json()
+        if isinstance(body, dict) and body.get("event_type") == kind:
+            out.append(body)
+    return out
+
+
+def test_simulated_roast_gives_one_event_near_truth_then_offline(
+    mosquitto: Mosquitto, subscriber_factory: Any, tmp_path: Path
+) -> None:
+    sub = subscriber_factory(mosquitto.port, ["firstcrack/roaster1/#", "homeassistant/#"])
+    agent = AgentProcess(
+        mosquitto.port, tmp_path, "--source", f"sim:{SEED}:{DURATION:g}", "--speed", "20"
+    )
+    assert agent.wait_exit() == 0, agent.stderr()
+    sub.wait_for(lambda m: m.topic.endswith("/availability") and m.text == "offline")
+    events = events_of(sub.on("firstcrack/roaster1/event"))
+    assert len(events) == 1, events
+    onset = truth_onset(SEED, DURATION)
+    assert abs(events[0]["onset_audio_s"] - onset) <= ONSET_TOLERANCE_S, (events[0], onset)
+    assert events[0]["model"] == "demo"
+    availability = [m.text for m in sub.on("firstcrack/roaster1/availability")]
+    assert availability[0] == "online" and availability[-1] == "offline"
+    discovery = [m.json() for m in sub.messages if m.topic.startswith("homeassistant/")]
+    assert discovery and {d["device"]["identifiers"][0] for d in discovery} == {
+        "firstcrack_roaster1"
+    }
+    final = [m.json() for m in sub.on("firstcrack/roaster1/state")][-1]
+    assert final["first_crack"] is True and final["development_s"] > 0
+
+
+def test_broker_killed_mid_roast_event_arrives_once_with_same_id(
+    persistent_mosquitto: Mosquitto, subscriber_factory: Any, tmp_path: Path
+) -> None:
+    broker = persistent_mosquitto
+    sub = subscriber_factory(
+        broker.port, ["firstcrack/roaster1/#"], client_id="e2e-watch", clean_session=False
+    )
+    onset = truth_onset(SEED, DURATION)
+    agent = AgentProcess(
+        broker.port, tmp_path, "--source", f"sim:{SEED}:{DURATION:g}", "--speed", "8"
+    )
+    sub.wait_for(lambda m: m.topic.endswith("/telemetry"), timeout=WAIT_S)
+    agent.wait_line(lambda m: m["type"] == "telemetry" and m["audio_s"] >= onset - 40)
+    broker.stop()
+    printed = agent.wait_line(lambda m: m["type"] == "event" and m["event_type"] == "first_crack")
+    state_while_down = agent.wait_line(
+        lambda m: m["type"] == "state" and m["phase"] == "first_crack"
+    )
+    broker.start()
+    got = sub.wait_for(lambda m: m.topic.endswith("/event"), timeout=WAIT_S)
+    assert got.json()["event_id"] == printed["event_id"]
+    assert got.json()["ts"] == printed["ts"]
+    assert agent.wait_exit() == 0, agent.stderr()
+    sub.wait_for(lambda m: m.topic.endswith("/availability") and m.text == "offline")
+    assert [e["event_id"] for e in events_of(sub.on("firstcrack/roaster1/event"))] == [
+        printed["event_id"]
+    ]
+    received_states = [m.json() for m in sub.on("firstcrack/roaster1/state")]
+    assert any(
+        s["phase"] == "first_crack" and s["first_crack_ts"] == state_while_down["first_crack_ts"]
+        for s in received_states
+    ), "the state change made while the broker was down never arrived"
+
+
+def test_agent_killed_while_offline_delivers_after_restart(
+    subscriber_factory: Any, tmp_path: Path
+) -> None:
+    (tmp_path / "late-broker").mkdir()
+    broker = Mosquitto(tmp_path / "late-broker")  # not started: the agent runs offline
+    port = broker.port
+    first = AgentProcess(port, tmp_path, "--source", f"sim:{SEED}:{DURATION:g}", "--speed", "20")
+    printed = first.wait_line(lambda m: m["type"] == "event" and m["event_type"] == "first_crack")
+    first.kill(signal.SIGKILL)
+    broker.start()
+    try:
+        sub = subscriber_factory(port, ["firstcrack/roaster1/#"])
+        second = AgentProcess(port, tmp_path, "--source", "sim:1:40", "--speed", "20")
+        got = sub.wait_for(lambda m: m.topic.endswith("/event"), timeout=WAIT_S)
+        assert got.json()["event_id"] == printed["event_id"]
+        assert second.wait_exit() == 0, second.stderr()
+    finally:
+        broker.stop()
+
+
+def test_sigterm_publishes_offline_and_exits_0(
+    mosquitto: Mosquitto, subscriber_factory: Any, tmp_path: Path
+) -> None:
+    sub = subscriber_factory(mosquitto.port, ["firstcrack/roaster1/availability"])
+    agent = AgentProcess(mosquitto.port, tmp_path, "--source", "sim:3:600", "--speed", "1")
+    sub.wait_for(lambda m: m.text == "online", timeout=WAIT_S)
+    agent.kill(signal.SIGTERM)
+    assert agent.proc.returncode == 0, agent.stderr()
+    sub.wait_for(lambda m: m.text == "offline", timeout=30)
+    late = subscriber_factory(mosquitto.port, ["firstcrack/roaster1/availability"])
+    retained = late.wait_for(lambda m: True, timeout=30)
+    assert retained.text == "offline" and retained.retain
+
+
+def test_two_roasters_on_one_agent_are_independent_devices(
+    mosquitto: Mosquitto, subscriber_factory: Any, tmp_path: Path
+) -> None:
+    seeds = (20011, 20013)
+    config = tmp_path / "two.yaml"
+    config.write_text(
+        "roasters:\n"
+        f"  - {{agent_id: left, source: 'sim:{seeds[0]}:{DURATION:g}'}}\n"
+        f"  - {{agent_id: right, source: 'sim:{seeds[1]}:{DURATION:g}'}}\n"
+    )
+    sub = subscriber_factory(mosquitto.port, ["firstcrack/#", "homeassistant/#"])
+    agent = AgentProcess(mosquitto.port, tmp_path, "--config", str(config), "--speed", "15")
+    assert agent.wait_exit() == 0, agent.stderr()
+    for agent_id, seed in zip(("left", "right"), seeds, strict=True):
+        sub.wait_for(
+            lambda m, a=agent_id: m.topic == f"firstcrack/{a}/availability" and m.text == "offline"
+        )
+        events = events_of(sub.on(f"firstcrack/{agent_id}/event"))
+        assert len(events) == 1, (agent_id, events)
+        assert abs(events[0]["onset_audio_s"] - truth_onset(seed, DURATION)) <= ONSET_TOLERANCE_S
+    devices = {
+        m.json()["device"]["identifiers"][0]
+        for m in sub.messages
+        if m.topic.startswith("homeassistant/") and m.payload
+    }
+    assert devices == {"firstcrack_left", "firstcrack_right"}
+    tagged = {line.get("agent_id") for line in _drain(agent)}
+    assert tagged == {"left", "right"}
+
+
+def _drain(agent: AgentProcess) -> list[dict[str, Any]]:
+    items = list(agent.seen)
+    while not agent.lines.empty():
+        items.append(agent.lines.get_nowait())
+    return items
