@@ -131,7 +131,7 @@ class LiveLoop:
             telemetry.probability,
             telemetry.threshold,
             telemetry.positive_windows,
-            self.runtime.detector.confirmation is not None,
+            self.runtime.first_crack_settled(),
         )
         self.windows_processed += 1
         if self._on_window is not None:

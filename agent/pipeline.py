@@ -90,7 +90,7 @@ def analyze_audio(
         for start in range(0, len(audio), chunk):
             for window in driver.on_block(audio[start : start + chunk], settings.hop_s):
                 t = runtime.process(window.end_s, window.samples)
-                done = runtime.detector.confirmation is not None
+                done = runtime.first_crack_settled()
                 driver.on_scored(t.audio_s, t.probability, t.threshold, t.positive_windows, done)
                 bar.update(1)
     event = runtime.event

@@ -247,6 +247,18 @@ class Runtime:
             first_crack_s=round(ended.end_s - fc.onset_s, 3),
         )
 
+    def first_crack_settled(self) -> bool:
+        """First crack is confirmed and, when its end is tracked, has ended too.
+
+        The adaptive cadence keeps listening densely until then, so the
+        first-crack end (Artisan's FCe) is timed as finely as the onset.
+        """
+        with self._lock:
+            confirmation = self._detector.confirmation
+            if confirmation is None:
+                return False
+            return self.crack_end is None or self.crack_end.result(confirmation) is not None
+
     def _crack_end_info_locked(self) -> tuple[str | None, float | None]:
         """(first_crack_end_ts, first_crack_end_roast_s) of this roast, or Nones."""
         tracker = self.crack_end
