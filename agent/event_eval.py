@@ -134,16 +134,27 @@ def event_metrics(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
+def trained_seeds(model_dir: Path) -> set[int]:
+    """Simulator seeds listed by every `train_report*.json` in a model directory.
+
+    A model fine-tuned in stages keeps one report per stage (e.g. the shipped
+    demo: `train_report_stage1.json` from scratch, `train_report.json` on top).
+    """
+    used: set[int] = set()
+    for report in sorted(model_dir.glob("train_report*.json")):
+        simulated = json.loads(report.read_text()).get("simulated") or {}
+        used |= set(simulated.get("crack_seeds", [])) | set(simulated.get("no_crack_seeds", []))
+    return used
+
+
 def _seed_overlap(model: str, seeds: Sequence[int]) -> list[int]:
-    """Evaluation seeds that the model's own train_report.json says it trained on."""
+    """Evaluation seeds that the model's own training reports say it trained on."""
     from models.classifier import resolve_model_ref
 
-    report = Path(resolve_model_ref(model)) / "train_report.json"
-    if not report.is_file():
+    model_dir = Path(resolve_model_ref(model))
+    if not model_dir.is_dir():
         return []
-    simulated = json.loads(report.read_text()).get("simulated") or {}
-    used = set(simulated.get("crack_seeds", [])) | set(simulated.get("no_crack_seeds", []))
-    return sorted(used & set(seeds))
+    return sorted(trained_seeds(model_dir) & set(seeds))
 
 
 def evaluate(
