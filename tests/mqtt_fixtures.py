@@ -248,9 +248,10 @@ def subscriber_factory() -> Iterator[Callable[..., Subscriber]]:
 
 
 class FakeHandler:
-    """A thread-safe stand-in for the runtime controller."""
+    """A thread-safe stand-in for the runtime controller; like it, announces state to `sinks`."""
 
     def __init__(self, settings: DetectorSettings | None = None) -> None:
+        self.sinks: list[MqttSink] = []
         self._lock = threading.Lock()
         self._settings = settings or DetectorSettings()
         self.roast_commands: list[str] = []
@@ -261,12 +262,19 @@ class FakeHandler:
             if name == "min_positive" and value == 13:
                 raise CommandError("min_positive 13 is unlucky")  # a controller-side refusal
             self._settings = dataclasses.replace(self._settings, **{name: value})
-            return self._settings
+            settings = self._settings
+        self._announce()
+        return settings
 
     def roast_command(self, command: str) -> None:
         with self._lock:
             self.roast_commands.append(command)
             self.phase = {"start": "armed", "drop": "idle", "reset": "idle"}[command]
+        self._announce()
+
+    def _announce(self) -> None:
+        for sink in self.sinks:
+            sink.state(self.snapshot())
 
     def snapshot(self) -> RoastState:
         with self._lock:
@@ -333,14 +341,16 @@ def sink_factory(tmp_path: Path) -> Iterator[Callable[..., MqttSink]]:
         agent_id: str = "roaster1",
         **config: Any,
     ) -> MqttSink:
+        handler = handler or FakeHandler()
         sink = MqttSink(
             mqtt_config(port, **config),
             agent_id,
             state_dir or tmp_path / "state",
-            handler or FakeHandler(),
+            handler,
             model_name="test-model",
             sw_version="0.0.1",
         )
+        handler.sinks.append(sink)
         sink.start()
         made.append(sink)
         return sink

@@ -26,11 +26,13 @@ class CommandHandler(Protocol):
     """What the sink needs from the runtime controller; every method must be thread-safe."""
 
     def apply_setting(self, name: str, value: Any) -> DetectorSettings:
-        """Apply a validated runtime setting; may raise CommandError."""
+        """Apply a validated runtime setting and announce the new state to every sink
+        (this one included); may raise CommandError."""
         ...
 
     def roast_command(self, command: str) -> None:
-        """`start` | `drop` | `reset`; may raise CommandError."""
+        """`start` | `drop` | `reset`, announcing the new state to every sink; may raise
+        CommandError."""
         ...
 
     def snapshot(self) -> RoastState:
@@ -62,15 +64,14 @@ class CommandRouter:
         handler: CommandHandler,
         publish: Callable[[str, bytes | str, int, bool], bool],
         publish_setting: Callable[[DetectorSettings, str], None],
-        publish_state: Callable[[], None],
     ) -> None:
         """`publish(topic, payload, qos, retain)` sends now; `publish_setting(settings, name)`
-        re-publishes one `/state`; `publish_state()` queues the roast state."""
+        re-publishes one `/state`. The roast state is announced by the handler itself, to
+        all of its sinks at once."""
         self._topics = topics
         self._handler = handler
         self._publish = publish
         self._publish_setting = publish_setting
-        self._publish_state = publish_state
 
     def route(self, topic: str, payload: bytes, retained: bool) -> None:
         """Handle one message on our base topic (anything else is ignored)."""
@@ -96,7 +97,6 @@ class CommandRouter:
             return
         log.info("remote setting %s = %s", name, format_setting(value))
         self._publish_setting(settings, name)
-        self._publish_state()
 
     def _roast_command(self, topic: str, payload: bytes, retained: bool) -> None:
         try:
@@ -109,7 +109,6 @@ class CommandRouter:
             self._reject(topic, payload, str(exc))
             return
         log.info("remote roast command: %s", command)
-        self._publish_state()
 
     def _reject(self, topic: str, payload: bytes, error: str) -> None:
         shown = shown_payload(payload)

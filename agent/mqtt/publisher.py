@@ -84,7 +84,6 @@ class MqttSink:
             handler,
             publish=self._publish_direct,
             publish_setting=lambda settings, name: self._publish_setting_states(settings, name),
-            publish_state=lambda: self.state(handler.snapshot()),
         )
         self._model_name = model_name
         self._sw_version = sw_version
