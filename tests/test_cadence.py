@@ -14,6 +14,7 @@ from agent.runtime import Runtime
 from agent.settings import DetectorSettings
 from agent.sinks import ListSink
 from agent.windower import Windower
+from tests.fakes import SlowScorer, loud
 
 SR = 16000
 
@@ -104,26 +105,6 @@ def test_going_dense_pulls_the_next_window_forward() -> None:
             cad.observe_rate(11.0, 1000.0)
         ends += [w.end_s for w in driver.on_block(block, 3.0)]
     assert ends == [10.0, 13.0, 16.0, 19.0]
-
-
-def loud(n: int, seed: int = 0) -> np.ndarray:
-    return (0.1 * np.random.default_rng(seed).standard_normal(n)).astype(np.float32)
-
-
-class SlowScorer:
-    """Blocks each prediction until the test releases it: slow without timing."""
-
-    name = "slow"
-
-    def __init__(self, p: float) -> None:
-        self.gate = threading.Semaphore(0)
-        self.calls = 0
-        self.p = p
-
-    def predict(self, windows: np.ndarray) -> np.ndarray:
-        self.calls += 1
-        self.gate.acquire()
-        return np.full(len(windows), self.p, np.float32)
 
 
 @pytest.mark.parametrize("p", [0.0, 0.9])

@@ -13,6 +13,7 @@ from agent.messages import FirstCrackEvent, RoastState, Telemetry
 from agent.runtime import Runtime, dbfs
 from agent.settings import DetectorSettings
 from agent.sinks import ListSink
+from tests.fakes import SlowScorer, loud
 
 SR = 16000
 
@@ -39,12 +40,8 @@ class MemoryStore:
         self.saved.append(dict(values))
 
 
-def loud(n: int = SR * 10) -> np.ndarray:
-    return (0.1 * np.random.default_rng(0).standard_normal(n)).astype(np.float32)
-
-
 def drive(runtime: Runtime, count: int, start: float = 10.0, samples: np.ndarray | None = None):
-    window = loud() if samples is None else samples
+    window = loud(SR * 10) if samples is None else samples
     return [runtime.process(start + 3.0 * i, window) for i in range(count)]
 
 
@@ -138,23 +135,6 @@ def test_latest_slot_keeps_newest_and_counts_replaced() -> None:
     assert window is not None and window.end_sample == 3 and dropped == 3 and not finished
     slot.close()
     assert slot.take()[2] is True
-
-
-class SlowScorer:
-    """Blocks each prediction until the test lets it go: 'slow' without timing."""
-
-    name = "slow"
-
-    def __init__(self) -> None:
-        import threading
-
-        self.gate = threading.Semaphore(0)
-        self.calls = 0
-
-    def predict(self, windows: np.ndarray) -> np.ndarray:
-        self.calls += 1
-        self.gate.acquire()
-        return np.full(len(windows), 0.1, np.float32)
 
 
 def test_slow_inference_drops_stale_windows_and_stays_current() -> None:
