@@ -83,16 +83,22 @@ def analyze_audio(
     if transients is not None:
         attach(runtime, transients)
     chunk = max(1, int(CHUNK_S * sample_rate))
-    hop = max(1, int(round(settings.hop_s * sample_rate)))
-    n_windows = max(0, (len(audio) - windower.window_samples) // hop + 1)
-    bar = tqdm(total=n_windows, unit="win", desc="analyze", disable=not progress, leave=False)
+    # Progress in audio seconds: with adaptive cadence the number of windows is not known ahead.
+    bar = tqdm(
+        total=round(len(audio) / sample_rate),
+        unit="s",
+        desc="analyze",
+        disable=not progress,
+        leave=False,
+    )
     with bar:
         for start in range(0, len(audio), chunk):
-            for window in driver.on_block(audio[start : start + chunk], settings.hop_s):
+            block = audio[start : start + chunk]
+            for window in driver.on_block(block, settings.hop_s):
                 t = runtime.process(window.end_s, window.samples)
                 done = runtime.first_crack_settled()
                 driver.on_scored(t.audio_s, t.probability, t.threshold, t.positive_windows, done)
-                bar.update(1)
+            bar.update(len(block) / sample_rate)
     event = runtime.event
     first_crack = (
         None
