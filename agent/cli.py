@@ -29,6 +29,7 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     from agent.sources import SourceError
     from models.artisan import AlogError
     from models.classifier import ModelLoadError
+    from models.clip_eval import ClipEvalError
     from models.datasets import DatasetError
     from models.export import ExportError
     from models.simulator import SimulatorError
@@ -46,6 +47,7 @@ def _user_errors() -> tuple[type[BaseException], ...]:
         AlogError,
         TrainError,
         EvaluateError,
+        ClipEvalError,
         FileNotFoundError,
     )
 
@@ -124,6 +126,12 @@ def build_parser() -> argparse.ArgumentParser:
         choices=["auto", "yes", "no"],
         default="auto",
         help="include second crack (default: drawn from the seed)",
+    )
+    sim.add_argument(
+        "--sparse",
+        choices=["auto", "yes", "no"],
+        default="auto",
+        help="sparse first crack, 8-30 scattered pops (default: drawn from the seed)",
     )
 
     export = sub.add_parser(

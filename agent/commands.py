@@ -71,21 +71,13 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_analyze(args: argparse.Namespace) -> int:
-    from agent.app import cadence_parts
     from agent.pipeline import analyze_audio
     from agent.plots import plot_analysis
 
     config = _config(args)
     audio = read_audio(args.audio)
     scorer = _classifier(config)
-    result = analyze_audio(
-        audio,
-        scorer,
-        config.detector.to_settings(),
-        window_s=config.detector.window_s,
-        progress=True,
-        **cadence_parts(config),
-    )
+    result = analyze_audio(audio, scorer, config, progress=True)
     payload = result.to_json_dict()
     if args.json_out:
         args.json_out.parent.mkdir(parents=True, exist_ok=True)
@@ -107,8 +99,14 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     from models.simulator import write_roast
 
     second = {"auto": None, "yes": True, "no": False}[args.second_crack]
+    sparse = {"auto": None, "yes": True, "no": False}[args.sparse]
     wav, truth = write_roast(
-        args.out, args.seed, duration_s=args.duration, crack=not args.no_crack, second_crack=second
+        args.out,
+        args.seed,
+        duration_s=args.duration,
+        crack=not args.no_crack,
+        second_crack=second,
+        sparse=sparse,
     )
     info = json.loads(truth.read_text())
     onset = info.get("first_crack_onset_s")

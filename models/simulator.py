@@ -23,10 +23,9 @@ import soundfile as sf
 from scipy import signal
 
 from models import sim_sounds as snd
+from models.sim_crack import Crack, draw_cracks, draw_sparse_choice
 from models.sim_timeline import (
-    Crack,
     Stream,
-    draw_cracks,
     draw_duration,
     draw_events,
     draw_mic,
@@ -66,8 +65,9 @@ class RoastTruth:
     params: dict
 
     def to_annotation(self, audio_file: str) -> dict:
-        """The DESIGN.md section 7 annotation (``first_crack`` region) plus all truth fields.
-        Second crack is labelled ``second_crack``, never ``first_crack``."""
+        """The project's annotation format (a ``first_crack`` region) plus all truth fields.
+        Second crack is labelled ``second_crack``, never ``first_crack``. ``sparse`` tells
+        whether first crack was drawn sparse (also in ``params``)."""
         annotations = []
         if self.first_crack_onset_s is not None:
             annotations.append({"start_time": self.first_crack_onset_s,
@@ -88,11 +88,13 @@ class RoastTruth:
             "events": [dict(e) for e in self.events],
             "seed": self.seed,
             "crack": self.crack,
+            "sparse": bool(self.params.get("sparse", False)),
             "params": dict(self.params),
         }
 
 
-def _check_args(seed: object, duration_s: object, crack: bool, second_crack: bool | None) -> None:
+def _check_args(seed: object, duration_s: object, crack: bool, second_crack: bool | None,
+                sparse: bool | None) -> None:
     if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or int(seed) < 0:
         raise SimulatorError(f"seed must be a non-negative integer, got {seed!r}")
     if duration_s is not None:
@@ -104,19 +106,23 @@ def _check_args(seed: object, duration_s: object, crack: bool, second_crack: boo
                                  f"{_MIN_DURATION_S:g}..{_MAX_DURATION_S:g} s")
     if second_crack and not crack:
         raise SimulatorError("second_crack=True needs crack=True (no first crack, no second)")
+    if sparse and not crack:
+        raise SimulatorError("sparse=True needs crack=True (a sparse first crack needs one)")
 
 
-def _timeline(seed: int, duration_s: float | None, crack: bool, second_crack: bool | None
-              ) -> tuple[RoastTruth, Crack | None, Crack | None]:
-    _check_args(seed, duration_s, crack, second_crack)
+def _timeline(seed: int, duration_s: float | None, crack: bool, second_crack: bool | None,
+              sparse: bool | None) -> tuple[RoastTruth, Crack | None, Crack | None]:
+    _check_args(seed, duration_s, crack, second_crack, sparse)
     seed = int(seed)
     duration = draw_duration(seed) if duration_s is None else float(duration_s)
     roaster, mic = draw_roaster(seed), draw_mic(seed)
+    is_sparse = draw_sparse_choice(seed, crack, sparse)
     try:
-        first, second, mode = draw_cracks(seed, duration, crack, second_crack)
+        first, second, mode = draw_cracks(seed, duration, crack, second_crack, is_sparse)
     except ValueError as exc:
         raise SimulatorError(str(exc)) from exc
     params = {"sim_version": SIM_VERSION, "sample_rate": SAMPLE_RATE, "timeline_mode": mode,
+              "sparse": is_sparse,
               **roaster, **mic,
               "first_crack_bursts_s": [list(b) for b in first.bursts_s] if first else [],
               "second_crack_end_s": second.end_s if second else None}
@@ -132,10 +138,10 @@ def _timeline(seed: int, duration_s: float | None, crack: bool, second_crack: bo
 
 
 def draw_timeline(seed: int, duration_s: float | None = None, crack: bool = True,
-                  second_crack: bool | None = None) -> RoastTruth:
+                  second_crack: bool | None = None, sparse: bool | None = None) -> RoastTruth:
     """The ground truth ``simulate_roast`` would produce, without rendering audio (ms per
     seed). Audio-measured params (levels, achieved SNR) are absent."""
-    return _timeline(seed, duration_s, crack, second_crack)[0]
+    return _timeline(seed, duration_s, crack, second_crack, sparse)[0]
 
 
 def _background(truth: RoastTruth, n: int) -> np.ndarray:
@@ -239,14 +245,16 @@ def _add_events(out: np.ndarray, gate: np.ndarray, truth: RoastTruth, local: np.
 
 
 def simulate_roast(seed: int, duration_s: float | None = None, crack: bool = True,
-                   second_crack: bool | None = None) -> tuple[np.ndarray, RoastTruth]:
+                   second_crack: bool | None = None, sparse: bool | None = None
+                   ) -> tuple[np.ndarray, RoastTruth]:
     """Render one roast: mono float32 in [-1, 1] at SAMPLE_RATE, and its ground truth.
 
     ``duration_s`` None draws 575-908 s from the seed; short durations scale the timeline so
     first crack still fits. ``second_crack`` None draws it from the seed (about 40 % of crack
-    roasts, where there is room). Same seed and flags give identical samples.
+    roasts, where there is room). ``sparse`` None draws a sparse first crack (8-30 scattered
+    pops) for about 30 % of crack roasts. Same seed and flags give identical samples.
     """
-    truth, _, _ = _timeline(seed, duration_s, crack, second_crack)
+    truth, _, _ = _timeline(seed, duration_s, crack, second_crack, sparse)
     p, sr = dict(truth.params), SAMPLE_RATE
     n = int(round(truth.duration * sr))
     x = _background(truth, n)
@@ -296,12 +304,13 @@ def simulate_roast(seed: int, duration_s: float | None = None, crack: bool = Tru
 
 
 def write_roast(path: str | Path, seed: int, duration_s: float | None = None, crack: bool = True,
-                second_crack: bool | None = None) -> tuple[Path, Path]:
+                second_crack: bool | None = None, sparse: bool | None = None
+                ) -> tuple[Path, Path]:
     """Write PATH (16-bit PCM WAV) and PATH with a .json suffix (the annotation)."""
     wav = Path(path)
     if wav.suffix.lower() != ".wav":
         raise SimulatorError(f"output path must end in .wav, got {str(path)!r}")
-    audio, truth = simulate_roast(seed, duration_s, crack, second_crack)
+    audio, truth = simulate_roast(seed, duration_s, crack, second_crack, sparse)
     wav.parent.mkdir(parents=True, exist_ok=True)
     sf.write(wav, audio, SAMPLE_RATE, subtype="PCM_16")
     js = wav.with_suffix(".json")
