@@ -15,11 +15,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from agent.chain import build_chain
 from agent.config import AgentConfig
 from agent.controller import ControllerLifecycle
-from agent.crack_end import CrackEndTracker
 from agent.live import LiveLoop
-from agent.runtime import Runtime
 from agent.settings import RUNTIME_SETTING_NAMES, DetectorSettings
 from agent.sinks import Sink
 
@@ -53,18 +52,6 @@ def initial_settings(config: AgentConfig, store: Any | None) -> DetectorSettings
         return settings
 
 
-def cadence_parts(config: AgentConfig) -> dict[str, Any]:
-    """The cadence policy and pop counter the live loop and `analyze` share."""
-    from agent.cadence import AdaptiveCadence
-    from agent.transients import TransientCounter
-
-    cadence = config.detector.to_cadence()
-    return {
-        "cadence": AdaptiveCadence(cadence) if cadence.mode == "adaptive" else None,
-        "transients": TransientCounter(16000),
-    }
-
-
 class Agent:
     """One roaster: a source, a runtime and its sinks."""
 
@@ -80,19 +67,14 @@ class Agent:
         self.config = config
         self.source = parts.source
         store = SettingsStore(Path(config.state_dir) / config.agent_id)
-        self.runtime = Runtime(
+        self.chain = build_chain(
+            config,
             parts.scorer,
-            initial_settings(config, store),
             sinks=parts.sinks,
-            window_s=config.detector.window_s,
-            auto_arm=config.detector.auto_arm,
+            settings=initial_settings(config, store),
             persistence=store,
         )
-        self.runtime.crack_end = CrackEndTracker(
-            config.controller.end_quiet_s,
-            config.detector.window_s,
-            config.controller.end_pops_per_min,
-        )
+        self.runtime = self.chain.runtime
         self.controller = ControllerLifecycle(config.controller, self.runtime.roast_command)
         self.mqtt_sink = None
         if mqtt and config.mqtt.enabled:
@@ -120,13 +102,7 @@ class Agent:
             self.artisan = ArtisanBridge(config.artisan, self.runtime.roast_command)
             # First, so Artisan's FCs push is not queued behind the MQTT outbox write.
             self.runtime.sinks.insert(0, self.artisan)
-        self.loop = LiveLoop(
-            self.source,
-            self.runtime,
-            window_s=config.detector.window_s,
-            cond=cond,
-            **cadence_parts(config),
-        )
+        self.loop = LiveLoop(self.source, self.chain, cond=cond)
 
     @property
     def sinks(self) -> Sequence[Sink]:

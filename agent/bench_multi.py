@@ -24,15 +24,13 @@ CHUNK = 1600  # 0.1 s blocks, as a live source delivers them
 def _lanes(audios: list[np.ndarray], scorer: Any, hop_s: float) -> list[Any]:
     import threading
 
+    from agent.chain import build_chain
+    from agent.config import AgentConfig
     from agent.live import LiveLoop
-    from agent.runtime import Runtime
-    from agent.settings import DetectorSettings
 
     cond = threading.Condition()
-    return [
-        LiveLoop(iter(()), Runtime(scorer, DetectorSettings(hop_s=hop_s)), cond=cond)
-        for _ in audios
-    ]
+    config = AgentConfig().with_detector(hop_s=hop_s, cadence="fixed")
+    return [LiveLoop(iter(()), build_chain(config, scorer), cond=cond) for _ in audios]
 
 
 def _drive_shared(audios: list[np.ndarray], scorer: Any, hop_s: float) -> int:
@@ -46,7 +44,7 @@ def _drive_shared(audios: list[np.ndarray], scorer: Any, hop_s: float) -> int:
         due = []
         for lane, audio in zip(lanes, audios, strict=True):
             chunk = audio[start : start + CHUNK]
-            due += [(lane, w, 0) for w in lane.windower.push(chunk)]
+            due += [(lane, w, 0) for w in lane.chain.due_windows(chunk)]
         if due:
             worker._score(due)
     return sum(worker.batch_sizes)

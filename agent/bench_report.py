@@ -44,11 +44,19 @@ class _TimedScorer:
             self.cpu_s += time.process_time() - c0
 
 
+def bench_profiles(hop_s: float) -> dict[str, Any]:
+    """The two configs compared: the published baseline (fixed hop, 5 positives in 20 s)
+    and the agent's defaults (adaptive cadence with lookback, evidence rule)."""
+    from agent.config import AgentConfig
+
+    agent = AgentConfig().with_detector(hop_s=hop_s)
+    baseline = agent.with_detector(cadence="fixed", rule="k_of_n", min_positive=5, confirm_s=20.0)
+    return {"baseline": baseline, "agent": agent}
+
+
 def roast_cpu(report: dict[str, Any], roasts: int, hop_s: float) -> dict[str, Any]:
     """Inference count, detection and CPU per roast minute: baseline vs agent profile."""
     from agent.bench_roasts import PopOracleScorer, RoastStudy, run_roast
-    from agent.cadence import CadenceConfig
-    from agent.settings import DetectorSettings
 
     demo = report["models"].get("demo")
     if demo is not None:
@@ -65,8 +73,7 @@ def roast_cpu(report: dict[str, Any], roasts: int, hop_s: float) -> dict[str, An
         def factory(audio: Any, truth: Any, seed: int) -> Any:
             return _TimedScorer(PopOracleScorer(audio, truth.pop_times_s, seed))
 
-    settings = DetectorSettings(hop_s=hop_s)
-    profiles = {"baseline": None, "agent": CadenceConfig()}
+    profiles = bench_profiles(hop_s)
     study = RoastStudy(scorer_name)
     overhead_cpu: dict[str, float] = {"baseline": 0.0, "agent": 0.0}
     seeds = [(100 + i, True) for i in range(roasts)] + [
@@ -80,7 +87,7 @@ def roast_cpu(report: dict[str, Any], roasts: int, hop_s: float) -> dict[str, An
                 holder.append(factory(audio, truth, s))
                 return holder[-1]
 
-            run_roast(seed, crack, {name: cfg}, settings, make, study)
+            run_roast(seed, crack, {name: cfg}, make, study)
             overhead_cpu[name] += max(0.0, study.outcomes[-1].cpu_s - holder[-1].cpu_s)
     summary = study.summary()
     minutes = sum(o.duration_s for o in study.outcomes if o.profile == "baseline") / 60.0
@@ -204,8 +211,6 @@ def actual_agent_roast(report: dict[str, Any], seed: int = 100) -> dict[str, Any
     """Measured (not modelled) process CPU of one crack roast, agent profile, full AST."""
     from agent.bench_models import load_variants
     from agent.bench_roasts import PopOracleScorer, RoastStudy, run_roast
-    from agent.cadence import CadenceConfig
-    from agent.settings import DetectorSettings
 
     model = report["models"]["full_ast"]
     best = best_variant(model)
@@ -217,7 +222,7 @@ def actual_agent_roast(report: dict[str, Any], seed: int = 100) -> dict[str, Any
     def factory(audio: Any, truth: Any, s: int) -> Any:
         return _CostedScorer(PopOracleScorer(audio, truth.pop_times_s, s), variant.classifier)
 
-    run_roast(seed, True, {"agent": CadenceConfig()}, DetectorSettings(), factory, study)
+    run_roast(seed, True, {"agent": bench_profiles(3.0)["agent"]}, factory, study)
     o = study.outcomes[-1]
     minutes = o.duration_s / 60.0
     return {

@@ -22,9 +22,8 @@ from typing import Any
 
 import numpy as np
 
-from agent.cadence import AdaptiveCadence, CadenceConfig
+from agent.config import AgentConfig
 from agent.pipeline import analyze_audio
-from agent.settings import DetectorSettings
 from agent.transients import TransientCounter
 
 SAMPLE_RATE = 16000
@@ -164,22 +163,19 @@ def counter_outcome(
 def run_roast(
     seed: int,
     crack: bool,
-    profiles: dict[str, CadenceConfig | None],
-    settings: DetectorSettings,
+    profiles: dict[str, AgentConfig],
     scorer_factory: Any,
     study: RoastStudy,
 ) -> None:
-    """Simulate one roast and push it through each profile (None = fixed hop, no counter)."""
+    """Simulate one roast and push it through each profile's chain (`agent.chain`)."""
     from models.simulator import simulate_roast
 
     audio, truth = simulate_roast(seed, crack=crack)
     scorer = scorer_factory(audio, truth, seed)
     onset = truth.first_crack_onset_s if crack else None
     for name, config in profiles.items():
-        counter = TransientCounter(SAMPLE_RATE)
-        cadence = None if config is None else AdaptiveCadence(config)
         started, cpu0 = time.perf_counter(), time.process_time()
-        result = analyze_audio(audio, scorer, settings, cadence=cadence, transients=counter)
+        result = analyze_audio(audio, scorer, config)
         wall, cpu = time.perf_counter() - started, time.process_time() - cpu0
         fc = result.first_crack
         detected = None if fc is None else fc.detected_at_s
@@ -200,5 +196,8 @@ def run_roast(
                 cpu_s=round(cpu, 4),
             )
         )
-        if config is None and crack:  # count pops once per roast
+        if config.detector.cadence == "fixed" and crack:  # count pops once per roast
+            counter = TransientCounter(SAMPLE_RATE)
+            for start in range(0, len(audio), SAMPLE_RATE // 10):
+                counter.push(audio[start : start + SAMPLE_RATE // 10])
             study.counters.append(counter_outcome(seed, audio, truth, counter))

@@ -23,6 +23,19 @@ published semantics, `dense_hop_s` defaults to None, meaning "the runtime's
 the agent sees exactly the windows a fixed-hop agent would see, and only the
 idle stretches are thinned. docs/PERFORMANCE.md measures both choices.
 
+Lookback (`lookback`, on by default): the idle hop must never cost a
+detection. The windower keeps `idle_hop_s` of extra audio, and every window
+cut after an idle hop carries the fixed-hop grid windows it passed over
+(`Window.skipped`). When that window wakes the cadence (its p reaches
+`rise_fraction` x threshold), or the cadence is already dense when it comes
+due (the pop rate woke it), the worker scores the skipped windows first, in
+time order, and only then the window itself. The detector therefore sees the
+same windows a fixed-hop agent would have seen from the moment anything
+looked like first crack; only windows before the wake differ, and those
+scored low. Events from re-scored windows are dated when the agent knew,
+not earlier (agent/runtime.py `known_s`). The idle hop is rounded up to a
+whole number of dense hops so the windows stay on that grid.
+
 `CadenceDriver` is the glue used by the live loop and by offline
 `analyze_audio`, so evaluation measures the live behaviour: it feeds each
 block to the pop counter, steers the windower's next due end, and hears back
@@ -31,6 +44,7 @@ each scored window.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import threading
 from dataclasses import dataclass
@@ -39,7 +53,7 @@ from typing import Literal
 import numpy as np
 
 from agent.transients import TransientCounter
-from agent.windower import Windower
+from agent.windower import Window, Windower
 
 CadenceMode = Literal["fixed", "adaptive"]
 
@@ -56,8 +70,9 @@ class CadenceConfig:
     idle_hop_s: hop while nothing suggests first crack.
     dense_hop_s: hop while triggered; None = the runtime's hop_s setting.
     rise_fraction: p >= rise_fraction x threshold triggers dense cadence.
-    pops_per_min: a transient rate at or above this triggers dense cadence.
+    pops_per_min: a transient rate at or above this triggers dense cadence (0: off).
     hold_s: stay dense this long after the last trigger.
+    lookback: re-score the windows an idle hop skipped when the cadence wakes.
     """
 
     mode: CadenceMode = "adaptive"
@@ -66,6 +81,7 @@ class CadenceConfig:
     rise_fraction: float = 0.5
     pops_per_min: float = 90.0
     hold_s: float = 30.0
+    lookback: bool = True
 
     def validate(self) -> None:
         if self.mode not in ("fixed", "adaptive"):
@@ -106,7 +122,7 @@ class AdaptiveCadence:
         confirmed: bool = False,
     ) -> None:
         """Hear back one scored window (stream seconds)."""
-        rising = probability >= self.config.rise_fraction * threshold or positive_windows > 0
+        rising = self.triggers(probability, threshold) or positive_windows > 0
         with self._lock:
             self._confirmed = confirmed
             if rising:
@@ -117,6 +133,30 @@ class AdaptiveCadence:
         if self.config.pops_per_min > 0 and pops_per_min >= self.config.pops_per_min:
             with self._lock:
                 self._last_trigger_s = max(self._last_trigger_s, now_s)
+
+    def triggers(self, probability: float, threshold: float) -> bool:
+        """Whether a window scoring `probability` wakes the cadence."""
+        return probability >= self.config.rise_fraction * threshold
+
+    def should_look_back(self, skipped: bool, wake: bool, probability: float,
+                         threshold: float) -> bool:
+        """Score a window's skipped grid windows? (lookback on, any skipped, roast not settled)."""
+        if not (self.config.lookback and skipped) or self.config.mode == "fixed":
+            return False
+        with self._lock:
+            if self._confirmed:
+                return False
+        return wake or self.triggers(probability, threshold)
+
+    def dense_hop(self, setting_hop_s: float) -> float:
+        dense = self.config.dense_hop_s
+        return setting_hop_s if dense is None else dense
+
+    def history_s(self) -> float:
+        """Audio the windower must keep beyond one window for lookback, seconds."""
+        if self.config.mode == "fixed" or not self.config.lookback:
+            return 0.0
+        return 2.0 * self.config.idle_hop_s + 60.0  # room for the rounding to the dense grid
 
     def reset(self) -> None:
         """A new roast: forget triggers and the latch."""
@@ -134,10 +174,10 @@ class AdaptiveCadence:
         """The hop to use from `now_s` on, given the runtime's `hop_s` setting."""
         if self.config.mode == "fixed":
             return setting_hop_s
+        dense = self.dense_hop(setting_hop_s)
         if self.dense(now_s):
-            dense = self.config.dense_hop_s
-            return setting_hop_s if dense is None else dense
-        return max(self.config.idle_hop_s, setting_hop_s)
+            return dense
+        return math.ceil(max(self.config.idle_hop_s, dense) / dense - 1e-9) * dense
 
 
 class CadenceDriver:
@@ -161,7 +201,7 @@ class CadenceDriver:
         self.counter = counter
         self._last_end: int | None = None
 
-    def on_block(self, block: np.ndarray, setting_hop_s: float) -> list:
+    def on_block(self, block: np.ndarray, setting_hop_s: float) -> list[Window]:
         w = self.windower
         if self.counter is not None:
             self.counter.push(block)
@@ -170,18 +210,44 @@ class CadenceDriver:
                 self.cadence.observe_rate(now, self.counter.pops_per_min(now))
         if self.cadence is None:
             w.hop_s = setting_hop_s
-        else:
-            now_s = w.total_samples / w.sample_rate
-            w.hop_s = self.cadence.hop_s(now_s, setting_hop_s)
-            if self._last_end is not None:
-                # Switching to a shorter hop pulls the next due end forward.
-                sooner = self._last_end + int(round(w.hop_s * w.sample_rate))
-                if sooner < w.next_end_sample:
-                    w.defer_to(max(sooner, w.total_samples))
-        windows = list(w.push(block))
-        if windows:
-            self._last_end = windows[-1].end_sample
+            return list(w.push(block))
+        now_s = w.total_samples / w.sample_rate
+        w.hop_s = self.cadence.hop_s(now_s, setting_hop_s)
+        grid = int(round(self.cadence.dense_hop(setting_hop_s) * w.sample_rate))
+        if self._last_end is not None and self.cadence.dense(now_s):
+            # Waking mid-way through an idle hop: the next window is the first grid
+            # point not yet in the past, instead of the idle due end.
+            behind = max(0, w.total_samples - self._last_end)
+            sooner = self._last_end + max(1, -(-behind // grid)) * grid
+            if sooner < w.next_end_sample:
+                w.defer_to(sooner)
+        windows = []
+        for window in w.push(block):
+            windows.append(self._with_lookback(window, grid))
+            self._last_end = window.end_sample
         return windows
+
+    def _with_lookback(self, window: Window, grid: int) -> Window:
+        """Attach the grid windows skipped since the last window (oldest first)."""
+        assert self.cadence is not None
+        if self._last_end is None or window.end_sample - self._last_end <= grid:
+            return window
+        skipped = []
+        for end in range(self._last_end + grid, window.end_sample, grid):
+            try:
+                skipped.append(self.windower.window_at(end))
+            except ValueError:  # older than the ring holds (hop changed at run time)
+                continue
+        wake = self.cadence.dense(window.end_s)
+        return dataclasses.replace(window, skipped=tuple(skipped), wake=wake)
+
+    def wants_lookback(self, window: Window, probability: float, threshold: float) -> bool:
+        """Score `window.skipped` before `window` (see the module docstring)?"""
+        if self.cadence is None:
+            return False
+        return self.cadence.should_look_back(
+            bool(window.skipped), window.wake, probability, threshold
+        )
 
     def on_scored(
         self,

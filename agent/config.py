@@ -92,6 +92,8 @@ class DetectorConfig(_Section):
     min_roast_s: float = Field(_DEFAULTS.min_roast_s, ge=0, le=3600)
     silence_dbfs: float = Field(_DEFAULTS.silence_dbfs, ge=-160, le=0)
     auto_arm: bool = True
+    # How positives confirm first crack (agent/detector.py): a leaky evidence count, or k-of-n.
+    rule: Literal["evidence", "k_of_n"] = _DEFAULTS.rule
     # Adaptive cadence (agent/cadence.py): infer every idle_hop_s while nothing suggests
     # first crack; at hop_s (or dense_hop_s) once p rises or the pop rate does.
     cadence: Literal["fixed", "adaptive"] = "adaptive"
@@ -123,6 +125,7 @@ class DetectorConfig(_Section):
             armed=self.auto_arm,
             min_roast_s=self.min_roast_s,
             silence_dbfs=self.silence_dbfs,
+            rule=self.rule,
         )
 
 
@@ -263,6 +266,11 @@ class AgentConfig(_Section):
             if len(set(ports)) != len(ports):
                 raise ValueError("roasters: give each roaster its own artisan_port")
         return self
+
+    def with_detector(self, **changes: Any) -> AgentConfig:
+        """A copy with some `detector` keys changed, validated (evaluate and bench variants)."""
+        detector = DetectorConfig.model_validate({**self.detector.model_dump(), **changes})
+        return self.model_copy(update={"detector": detector})
 
     def for_roaster(self, roaster: RoasterConfig) -> AgentConfig:
         """This config as seen by one roaster (its agent_id and Artisan port)."""

@@ -7,11 +7,23 @@ runtime maps them to wall-clock timestamps.
 Decisions written down here:
 - A window is positive when p >= threshold, the roast is armed, it is not
   silence-gated, and the roast clock has passed `min_roast_s`.
-- Confirmation: at least `min_positive` positives whose window ends lie in
-  `[now - confirm_s, now]`.
+- Confirmation, two rules (`settings.rule`):
+  - `evidence` (default): a leaky count. Each positive window adds 1 to the
+    evidence, and the evidence halves every `confirm_s` seconds; first crack
+    is confirmed when it reaches `min_positive`. Sparse first crack (a few
+    pops a minute) still adds up, while an isolated loud click, which makes
+    only the two or three overlapping windows that hold it positive, decays
+    away. Both parameters keep a plain meaning: positive windows, and seconds.
+  - `k_of_n`: at least `min_positive` positives whose window ends lie in
+    `[now - confirm_s, now]` (the published baseline, 5 in 20 s).
 - The onset is back-dated to the first positive window of the confirming
   run, and placed at that window's midpoint: the pops that made it positive
-  lie somewhere inside its 10 s, so the midpoint is the unbiased guess.
+  lie somewhere inside its 10 s, so the midpoint is the unbiased guess. Under
+  `evidence`, a run starts at a positive that found the evidence below
+  `RUN_FLOOR` (older positives have all but decayed away).
+- Windows may be scored late (the adaptive cadence re-scores windows its idle
+  hop skipped, agent/cadence.py): `update(..., now_s=)` says when the decision
+  is made, and the confirmation's `detected_s` is that time, never earlier.
 - The event fires once per roast (latched until `start` or `reset`).
 - `armed OFF` stops new positives from counting but keeps the roast clock.
 - `drop` ends the roast: the phase goes to `idle`, the latch stays (the roast
@@ -21,11 +33,15 @@ Decisions written down here:
 
 from __future__ import annotations
 
+import math
 from collections import deque
 from dataclasses import dataclass
 from enum import StrEnum
 
 from agent.settings import DetectorSettings
+
+RUN_FLOOR = 0.25
+"""Evidence below this (a quarter of one positive window) ends a run of positives."""
 
 
 class Phase(StrEnum):
@@ -38,7 +54,8 @@ class Phase(StrEnum):
 class Confirmation:
     """A confirmed first crack, in stream seconds.
 
-    detected_s: end of the window that confirmed it.
+    detected_s: when it was known: the end of the confirming window, or later
+        when that window was scored late.
     onset_s: back-dated onset (midpoint of the first positive window of the run).
     probability: p of the confirming window.
     positive_windows: positives inside the confirm span at confirmation.
@@ -57,7 +74,10 @@ class Decision:
     probability: the score used (0 when silence-gated).
     positive: the window counted as positive.
     silent: the silence gate fired.
-    positive_windows: positives inside the confirm span after this window.
+    positive_windows: positives inside the confirm span (k_of_n) or in the
+        current run (evidence) after this window.
+    evidence: the leaky evidence after this window, in positive windows
+        (under k_of_n, the same as positive_windows).
     confirmation: set on the one window that confirmed first crack.
     """
 
@@ -66,15 +86,18 @@ class Decision:
     silent: bool
     positive_windows: int
     confirmation: Confirmation | None = None
+    evidence: float = 0.0
 
 
 class Detector:
-    """k-of-n first-crack confirmation with a roast lifecycle."""
+    """First-crack confirmation (evidence or k-of-n) with a roast lifecycle."""
 
     def __init__(self, window_s: float = 10.0, auto_arm: bool = True) -> None:
         self.window_s = window_s
         self.auto_arm = auto_arm
         self._positives: deque[float] = deque()
+        self._evidence = 0.0
+        self._evidence_s = 0.0  # stream time the evidence was last brought up to date
         self.roast_start_s: float | None = None
         self.roast_end_s: float | None = None
         self.confirmation: Confirmation | None = None
@@ -93,7 +116,7 @@ class Detector:
 
     def start(self, now_s: float) -> None:
         """Arm a new roast: clear the latch and start the roast clock at `now_s`."""
-        self._positives.clear()
+        self._clear_evidence()
         self.confirmation = None
         self.roast_start_s = now_s
         self.roast_end_s = None
@@ -103,11 +126,11 @@ class Detector:
         """End the roast at `now_s`; a drop with no roast running is a no-op."""
         if self.roast_start_s is not None and self.roast_end_s is None:
             self.roast_end_s = now_s
-        self._positives.clear()
+        self._clear_evidence()
 
     def reset(self, now_s: float) -> None:
         """Forget the roast; with `auto_arm` a new one starts at `now_s`."""
-        self._positives.clear()
+        self._clear_evidence()
         self.confirmation = None
         self.roast_end_s = None
         self.roast_start_s = now_s if self.auto_arm else None
@@ -119,7 +142,7 @@ class Detector:
         if armed and (self.roast_start_s is None or self.roast_end_s is not None):
             self.start(now_s)
         if not armed:
-            self._positives.clear()
+            self._clear_evidence()
 
     def roast_s(self, now_s: float) -> float | None:
         """Roast clock at `now_s`, seconds (None when no roast was started)."""
@@ -137,9 +160,14 @@ class Detector:
 
     # -- decisions -------------------------------------------------------
     def update(
-        self, end_s: float, probability: float, silent: bool, settings: DetectorSettings
+        self,
+        end_s: float,
+        probability: float,
+        silent: bool,
+        settings: DetectorSettings,
+        now_s: float | None = None,
     ) -> Decision:
-        """Score one window ending at stream time `end_s`."""
+        """Score one window ending at stream time `end_s`, decided at `now_s` (default: end_s)."""
         score = 0.0 if silent else float(probability)
         roast_s = self.roast_s(end_s)
         counting = (
@@ -149,15 +177,43 @@ class Detector:
             and roast_s >= settings.min_roast_s
         )
         positive = counting and score >= settings.threshold
+        if settings.rule == "evidence":
+            count, evidence, ready = self._accumulate(end_s, positive, settings)
+        else:
+            count, ready = self._k_of_n(end_s, positive, settings)
+            evidence = float(count)
+        confirmation = None
+        if positive and ready:
+            onset = max(self._positives[0] - self.window_s / 2, self.roast_start_s or 0.0)
+            detected = end_s if now_s is None else max(end_s, now_s)
+            confirmation = Confirmation(detected, onset, score, count)
+            self.confirmation = confirmation
+            self._clear_evidence()
+        return Decision(score, positive, silent, count, confirmation, round(evidence, 4))
+
+    def _k_of_n(self, end_s: float, positive: bool, settings: DetectorSettings) -> tuple[int, bool]:
         if positive:
             self._positives.append(end_s)
         while self._positives and self._positives[0] < end_s - settings.confirm_s:
             self._positives.popleft()
         count = len(self._positives)
-        confirmation = None
-        if positive and count >= settings.min_positive:
-            onset = max(self._positives[0] - self.window_s / 2, self.roast_start_s or 0.0)
-            confirmation = Confirmation(end_s, onset, score, count)
-            self.confirmation = confirmation
+        return count, count >= settings.min_positive
+
+    def _accumulate(
+        self, end_s: float, positive: bool, settings: DetectorSettings
+    ) -> tuple[int, float, bool]:
+        """Leaky evidence: decay to `end_s`, add 1 for a positive; (run length, evidence, ready)."""
+        elapsed = max(0.0, end_s - self._evidence_s)
+        self._evidence *= math.pow(0.5, elapsed / settings.confirm_s)
+        self._evidence_s = max(self._evidence_s, end_s)
+        if self._evidence < RUN_FLOOR:
             self._positives.clear()
-        return Decision(score, positive, silent, count, confirmation)
+        if positive:
+            self._evidence += 1.0
+            self._positives.append(end_s)
+        ready = self._evidence >= settings.min_positive - 1e-9
+        return len(self._positives), self._evidence, ready
+
+    def _clear_evidence(self) -> None:
+        self._positives.clear()
+        self._evidence = 0.0

@@ -1,9 +1,12 @@
 """`firstcrack evaluate`: window metrics and event metrics through the live detector path.
 
-Each whole recording goes through `agent.pipeline.analyze_audio`, the same
-windower, classifier and detector that run live, so the numbers describe the
-agent, not a lab version of it. Window metrics are computed on the windows the
-live path scored (every `hop_s`), each labelled by the 50 % overlap rule;
+Each whole recording goes through `agent.pipeline.analyze_audio`, the chain
+`firstcrack run` builds from the same config (agent/chain.py: windower,
+adaptive cadence with lookback, pop counter, classifier, detector), so the
+numbers describe the agent, not a lab version of it. `--config` reads an
+agent.yaml; `--threshold`, `--rule` and the other flags override its keys.
+Window metrics are computed on the windows the live path scored (every
+`hop_s`, fewer with the adaptive cadence), each labelled by the 50 % overlap rule;
 event metrics come from the detector's one event per roast. The published
 chunk layout has no whole recordings, so it gets window metrics only.
 
@@ -34,8 +37,8 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
+from agent.config import AgentConfig
 from agent.pipeline import analyze_audio
-from agent.settings import DetectorSettings
 from models.datasets import (
     LABELS,
     Recording,
@@ -161,22 +164,25 @@ def evaluate(
     model: str, data: str | Path | None = None, simulate: tuple[int, int] | None = None,
     sim_seed_offset: int = DEFAULT_EVAL_SEED_OFFSET, sim_duration: float | None = None,
     sim_dir: str | Path | None = None, backend: str = "auto", threads: int | None = None,
-    settings: DetectorSettings | None = None, window_s: float = 10.0,
+    config: AgentConfig | None = None,
     json_out: str | Path | None = None, plots: str | Path | None = None,
     audio_offset_s: float = 0.0, progress: bool = False,
 ) -> dict[str, Any]:
     """Evaluate `model` on `data` or on freshly simulated held-out roasts; returns the JSON dict.
 
-    Window metrics use `settings.threshold` (the detector's). Raises
+    `config` (default: built-in defaults) gives the detector and cadence, as
+    for `run`. Window metrics use the detector's threshold. Raises
     EvaluateError (or DatasetError / ModelLoadError) for bad input.
     """
     from models.classifier import load_classifier
 
-    started, settings = time.monotonic(), settings or DetectorSettings()
+    started, config = time.monotonic(), config or AgentConfig()
+    settings, window_s = config.detector.to_settings(), config.detector.window_s
     if (data is None) == (simulate is None):
         raise EvaluateError("give exactly one of --data DIR and --simulate N_CRACK,N_NOCRACK")
     classifier = load_classifier(model, backend=backend, threads=threads)
-    result: dict[str, Any] = {"model": model, "settings": asdict(settings), "window_s": window_s}
+    result: dict[str, Any] = {"model": model, "settings": asdict(settings), "window_s": window_s,
+                              "detector": config.detector.model_dump()}
     with tempfile.TemporaryDirectory(prefix="firstcrack-eval-") as scratch:
         if simulate is not None:
             first_none = sim_seed_offset + simulate[0]
@@ -191,7 +197,7 @@ def evaluate(
             result["simulated"] = {"crack_seeds": crack, "no_crack_seeds": none,
                                    "duration_s": sim_duration}
         result["data"] = str(data)
-        labels, probs, rows, problems = _run(classifier, Path(data), settings, window_s,
+        labels, probs, rows, problems = _run(classifier, Path(data), config,
                                              audio_offset_s, progress)  # type: ignore[arg-type]
     result.update(
         window_metrics=window_metrics(labels, probs, settings.threshold),
@@ -210,10 +216,11 @@ def evaluate(
     return result
 
 
-def _run(classifier: Any, data: Path, settings: DetectorSettings, window_s: float,
-         audio_offset_s: float, progress: bool):
+def _run(classifier: Any, data: Path, config: AgentConfig, audio_offset_s: float,
+         progress: bool):
     """(window labels, window probabilities, per-recording event rows, problems)."""
     problems: list[dict[str, str]] = []
+    window_s = config.detector.window_s
     if detect_layout(data) == "chunks":
         splits = load_chunk_layout(data, window_s, problems)
         chunks = splits.get("test") or [c for part in splits.values() for c in part]
@@ -228,7 +235,7 @@ def _run(classifier: Any, data: Path, settings: DetectorSettings, window_s: floa
     probs: list[float] = []
     rows = []
     for rec in tqdm(recordings, desc="evaluate", unit="roast", disable=not progress):
-        analysis = analyze_audio(rec.audio, classifier, settings, window_s=window_s)
+        analysis = analyze_audio(rec.audio, classifier, config)
         for end_s, p in analysis.windows:
             labels.append(label_window(end_s - window_s, window_s, rec.regions))
             probs.append(p)
@@ -267,28 +274,34 @@ def add_evaluate_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threads", type=int, help="inference threads")
     add_data_arguments(parser, default_offset=DEFAULT_EVAL_SEED_OFFSET)
     parser.add_argument("--sim-dir", type=Path, help="keep the simulated roasts here")
-    parser.add_argument("--window", type=float, default=10.0, help="window length, s")
-    defaults = DetectorSettings()
-    parser.add_argument("--threshold", type=float, default=defaults.threshold)
-    parser.add_argument("--min-positive", type=int, default=defaults.min_positive)
-    parser.add_argument("--confirm-s", type=float, default=defaults.confirm_s)
-    parser.add_argument("--hop", type=float, default=defaults.hop_s, help="live hop, s")
+    parser.add_argument("--config", type=Path, help="agent.yaml: detector and cadence as for run")
+    parser.add_argument("--window", type=float, help="window length, s")
+    parser.add_argument("--threshold", type=float, help="p for a positive window")
+    parser.add_argument("--rule", choices=["evidence", "k_of_n"], help="confirmation rule")
+    parser.add_argument("--min-positive", type=int, help="evidence needed, positive windows")
+    parser.add_argument("--confirm-s", type=float, help="k_of_n span / evidence half-life, s")
+    parser.add_argument("--hop", type=float, help="live hop, s")
+    parser.add_argument("--cadence", choices=["fixed", "adaptive"], help="inference cadence")
     parser.add_argument("--json", type=Path, dest="json_out", help="write the metrics here")
     parser.add_argument("--plots", type=Path, help="write roc.png and sweep.png here")
 
 
+_OVERRIDES = {"window": "window_s", "threshold": "threshold", "rule": "rule",
+              "min_positive": "min_positive", "confirm_s": "confirm_s", "hop": "hop_s",
+              "cadence": "cadence"}
+
+
 def run_evaluate(args: argparse.Namespace) -> dict[str, Any]:
-    """The CLI handler body: map parsed options onto `evaluate`."""
-    if not 0.0 <= args.threshold <= 1.0:
-        raise EvaluateError(f"--threshold {args.threshold}: must be within 0..1")
-    if args.min_positive < 1 or args.confirm_s <= 0 or args.hop <= 0 or args.window <= 0:
-        raise EvaluateError("--min-positive must be >= 1 and --confirm-s, --hop, --window > 0")
-    settings = DetectorSettings(threshold=args.threshold, min_positive=args.min_positive,
-                                confirm_s=args.confirm_s, hop_s=args.hop)
+    """The CLI handler body: map parsed options onto `evaluate` (ConfigError names a bad flag)."""
+    from agent.config import load_config
+
+    changes = {key: getattr(args, flag) for flag, key in _OVERRIDES.items()
+               if getattr(args, flag) is not None}
+    config = load_config(args.config, overrides={"detector": changes} if changes else None)
     return evaluate(
         model=args.model, data=args.data, simulate=args.simulate,
         sim_seed_offset=args.sim_seed_offset, sim_duration=args.sim_duration,
-        sim_dir=args.sim_dir, backend=args.backend, threads=args.threads, settings=settings,
-        window_s=args.window, json_out=args.json_out, plots=args.plots,
-        audio_offset_s=args.audio_offset, progress=True,
+        sim_dir=args.sim_dir, backend=args.backend, threads=args.threads, config=config,
+        json_out=args.json_out, plots=args.plots, audio_offset_s=args.audio_offset,
+        progress=True,
     )

@@ -4,7 +4,8 @@ Each roaster (a `LiveLoop` "lane") captures on its own thread and drops due
 windows into its one-place slot. This worker waits on all slots at once,
 takes every window that is due, runs the non-silent ones through the shared
 classifier as ONE batch, and hands each result to its roaster's runtime. A
-single roaster is simply a batch of one, so there is one code path.
+single roaster is simply a batch of one, and offline `analyze` calls the same
+`score_due` (agent/chain.py), so there is one code path.
 """
 
 from __future__ import annotations
@@ -18,7 +19,10 @@ from typing import TYPE_CHECKING, Protocol
 import numpy as np
 
 if TYPE_CHECKING:
+    from agent.cadence import CadenceDriver
     from agent.live import LiveLoop
+    from agent.messages import Telemetry
+    from agent.runtime import Runtime
     from agent.windower import Window
 
 log = logging.getLogger("firstcrack.inference")
@@ -68,32 +72,76 @@ class SharedInference:
             if lane.capture_error is not None:
                 raise lane.capture_error
 
-    def _score(self, due: list[tuple[LiveLoop, Window, int]]) -> None:
-        gates = [lane.runtime.gate(window.samples) for lane, window, _ in due]
-        loud = [i for i, (_, silent) in enumerate(gates) if not silent]
-        probs = np.zeros(len(due), dtype=np.float32)
-        elapsed_ms = 0.0
-        if loud:
-            batch = np.stack([due[i][1].samples for i in loud])
-            started = time.perf_counter()
-            probs[loud] = self.scorer.predict(batch)
-            elapsed_ms = (time.perf_counter() - started) * 1000.0
-            self.batches += 1
-            self.batch_sizes.append(len(loud))
-        for i, (lane, window, dropped) in enumerate(due):
-            if dropped:
-                log.warning(
-                    "%s: inference behind, dropped %d stale window(s)",
-                    lane.runtime.scorer.name,
-                    dropped,
+    def _score(self, due: list[tuple[Lane, Window, int]]) -> None:
+        sizes = score_due(due, self.scorer)
+        self.batches += len(sizes)
+        self.batch_sizes.extend(sizes)
+
+
+class Lane(Protocol):
+    """One roaster's chain as the scoring step sees it (a `LiveLoop` or an offline `Chain`)."""
+
+    runtime: Runtime
+    driver: CadenceDriver
+
+    def scored(self, window: Window, telemetry: Telemetry) -> None: ...
+
+
+def _predict(
+    scorer: BatchScorer, lanes: Sequence[Lane], windows: Sequence[Window]
+) -> tuple[np.ndarray, list[tuple[float, bool]], float, int]:
+    """(p per window, (dBFS, silent) per window, ms for the batch, batch size); silent -> 0."""
+    gates = [lane.runtime.gate(w.samples) for lane, w in zip(lanes, windows, strict=True)]
+    loud = [i for i, (_, silent) in enumerate(gates) if not silent]
+    probs = np.zeros(len(windows), dtype=np.float32)
+    elapsed_ms = 0.0
+    if loud:
+        started = time.perf_counter()
+        probs[loud] = scorer.predict(np.stack([windows[i].samples for i in loud]))
+        elapsed_ms = (time.perf_counter() - started) * 1000.0
+    return probs, gates, elapsed_ms, len(loud)
+
+
+def score_due(due: Sequence[tuple[Lane, Window, int]], scorer: BatchScorer) -> list[int]:
+    """Score each lane's due window, with its cadence lookback, and run the detectors.
+
+    One batch holds every lane's due window. A window that wakes its lane's
+    cadence (agent/cadence.py) has the grid windows its idle hop skipped
+    scored in a second batch; each lane then hears its windows in time order,
+    the re-scored ones dated at the waking window's end. Returns the sizes of
+    the batches that reached the classifier.
+    """
+    lanes = [lane for lane, _, _ in due]
+    windows = [window for _, window, _ in due]
+    probs, gates, ms, n = _predict(scorer, lanes, windows)
+    sizes = [n] if n else []
+    back: list[tuple[int, Window]] = []
+    for i, (lane, window, _) in enumerate(due):
+        threshold = lane.runtime.current_settings().threshold
+        if lane.driver.wants_lookback(window, float(probs[i]), threshold):
+            back += [(i, old) for old in window.skipped]
+    back_probs, back_gates, back_ms = np.zeros(0), [], 0.0
+    if back:
+        back_probs, back_gates, back_ms, n = _predict(
+            scorer, [lanes[i] for i, _ in back], [w for _, w in back]
+        )
+        if n:
+            sizes.append(n)
+    for i, (lane, window, dropped) in enumerate(due):
+        if dropped:
+            name = lane.runtime.scorer.name
+            log.warning("%s: inference behind, dropped %d stale window(s)", name, dropped)
+        for k, (owner, old) in enumerate(back):
+            if owner == i:
+                level, silent = back_gates[k]
+                telemetry = lane.runtime.process_scored(
+                    old.end_s, float(back_probs[k]), level, 0.0 if silent else back_ms, silent,
+                    known_s=window.end_s,
                 )
-            level, silent = gates[i]
-            telemetry = lane.runtime.process_scored(
-                window.end_s,
-                float(probs[i]),
-                level,
-                0.0 if silent else elapsed_ms,
-                silent,
-                dropped,
-            )
-            lane.scored(window, telemetry)
+                lane.scored(old, telemetry)
+        level, silent = gates[i]
+        telemetry = lane.runtime.process_scored(
+            window.end_s, float(probs[i]), level, 0.0 if silent else ms, silent, dropped
+        )
+        lane.scored(window, telemetry)
+    return sizes

@@ -16,11 +16,9 @@ from collections.abc import Callable, Iterable
 
 import numpy as np
 
-from agent.cadence import AdaptiveCadence, CadenceDriver
+from agent.chain import Chain
 from agent.messages import Telemetry
-from agent.runtime import Runtime
-from agent.transients import TransientCounter, attach
-from agent.windower import Window, Windower
+from agent.windower import Window
 
 log = logging.getLogger("firstcrack.live")
 
@@ -70,28 +68,22 @@ class LatestSlot:
 
 
 class LiveLoop:
-    """Runs one source through one runtime until the source ends or `stop()` is called."""
+    """Runs one source through one chain until the source ends or `stop()` is called."""
 
     def __init__(
         self,
         source: Iterable[np.ndarray],
-        runtime: Runtime,
-        sample_rate: int = 16000,
-        window_s: float = 10.0,
+        chain: Chain,
         on_window: Callable[[Window], None] | None = None,
-        cadence: AdaptiveCadence | None = None,
-        transients: TransientCounter | None = None,
         cond: threading.Condition | None = None,
     ) -> None:
-        """`cadence` (agent/cadence.py) thins inference while nothing is happening;
-        `transients` counts pops per block in the capture thread and publishes
-        `pops_per_min` / `crack_count` through the runtime. Both optional."""
+        """`chain` comes from `agent.chain.build_chain`: windower, cadence, pop counter
+        and runtime. `on_window` hears each window after it was scored (tests)."""
         self.source = source
-        self.runtime = runtime
-        self.windower = Windower(sample_rate, window_s, runtime.current_settings().hop_s)
-        self.driver = CadenceDriver(self.windower, cadence, transients)
-        if transients is not None:
-            attach(runtime, transients)
+        self.chain = chain
+        self.runtime = chain.runtime
+        self.driver = chain.driver
+        self.windower = chain.windower
         self.slot = LatestSlot(cond)
         self._stop = threading.Event()
         self._on_window = on_window
@@ -110,10 +102,8 @@ class LiveLoop:
             for chunk in self.source:
                 if self._stop.is_set():
                     break
-                hop_s = self.runtime.current_settings().hop_s
-                for window in self.driver.on_block(chunk, hop_s):
+                for window in self.chain.due_windows(chunk):
                     self.slot.put(window)
-                self.runtime.advance(self.windower.total_samples / self.windower.sample_rate)
         except BaseException as exc:  # reported by run(); the worker must still end
             self.capture_error = exc
         finally:
@@ -126,13 +116,7 @@ class LiveLoop:
 
     def scored(self, window: Window, telemetry: Telemetry) -> None:
         """Bookkeeping after the worker scored one of this loop's windows."""
-        self.driver.on_scored(
-            window.end_s,
-            telemetry.probability,
-            telemetry.threshold,
-            telemetry.positive_windows,
-            self.runtime.first_crack_settled(),
-        )
+        self.chain.scored(window, telemetry)
         self.windows_processed += 1
         if self._on_window is not None:
             self._on_window(window)

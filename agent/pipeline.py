@@ -1,8 +1,11 @@
-"""Offline analysis through the live path: windower -> runtime (classifier + detector).
+"""Offline analysis through the live path: the chain of `agent.chain.build_chain`.
 
-`analyze_audio` pushes a recording through the same `Windower` and `Runtime`
-that `firstcrack run` uses, in fixed-size chunks as a source would deliver
-them, so `analyze` and `evaluate` measure the code that runs live.
+`analyze_audio` pushes a recording through the same chain (windower, adaptive
+cadence with lookback, pop counter, classifier, detector, first-crack end)
+that `firstcrack run` uses, built from the same config, in 0.1 s blocks as a
+live source delivers them. `analyze`, `evaluate` and `bench` all call it, so
+their figures describe the agent that runs. The one difference from live is
+time: inference is instantaneous here, so no window is ever dropped.
 """
 
 from __future__ import annotations
@@ -13,30 +16,37 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from agent.cadence import AdaptiveCadence, CadenceDriver
+from agent.chain import SAMPLE_RATE, build_chain
+from agent.config import AgentConfig
+from agent.crack_end import FirstCrackEndEvent
 from agent.messages import Telemetry
-from agent.runtime import Runtime, Scorer
+from agent.runtime import Scorer
 from agent.settings import DetectorSettings
 from agent.sinks import ListSink
-from agent.transients import TransientCounter, attach
-from agent.windower import Windower
 
-SAMPLE_RATE = 16000
 CHUNK_S = 0.1  # what a live source delivers per block
 
 
 @dataclass(frozen=True)
 class FirstCrackResult:
-    """onset_s: back-dated onset; detected_at_s: end of the confirming window (both stream s)."""
+    """onset_s: back-dated onset; detected_at_s: when a live agent knew (both stream s)."""
 
     onset_s: float
     detected_at_s: float
     probability: float
 
 
+@dataclass(frozen=True)
+class FirstCrackEndResult:
+    """end_s: back-dated end of cracking; detected_at_s: when it was decided (stream s)."""
+
+    end_s: float
+    detected_at_s: float
+
+
 @dataclass
 class AnalysisResult:
-    """Everything `analyze --json` writes (DESIGN.md section 3), plus the telemetry."""
+    """Everything `analyze --json` writes, plus the telemetry."""
 
     first_crack: FirstCrackResult | None
     windows: list[tuple[float, float]]
@@ -45,15 +55,20 @@ class AnalysisResult:
     duration_s: float
     settings: DetectorSettings
     telemetry: list[Telemetry] = field(default_factory=list)
+    first_crack_end: FirstCrackEndResult | None = None
+    cadence: str = "fixed"
 
     def to_json_dict(self) -> dict[str, Any]:
-        fc = self.first_crack
+        fc, end = self.first_crack, self.first_crack_end
         return {
             "first_crack": None if fc is None else asdict(fc),
-            "windows": [{"end_s": end, "probability": p} for end, p in self.windows],
+            "first_crack_end": None if end is None else asdict(end),
+            "windows": [{"end_s": end_s, "probability": p} for end_s, p in self.windows],
             "model": self.model,
             "hop_s": self.hop_s,
+            "cadence": self.cadence,
             "duration_s": self.duration_s,
+            "rule": self.settings.rule,
             "threshold": self.settings.threshold,
             "min_positive": self.settings.min_positive,
             "confirm_s": self.settings.confirm_s,
@@ -63,54 +78,42 @@ class AnalysisResult:
 def analyze_audio(
     audio: np.ndarray,
     scorer: Scorer,
-    settings: DetectorSettings,
-    window_s: float = 10.0,
+    config: AgentConfig,
     progress: bool = False,
-    sample_rate: int = SAMPLE_RATE,
-    cadence: AdaptiveCadence | None = None,
-    transients: TransientCounter | None = None,
 ) -> AnalysisResult:
-    """Detect first crack in a whole mono recording at `sample_rate`, as the live agent would.
+    """Detect first crack in a whole 16 kHz mono recording, as `run` with `config` would.
 
-    `cadence` and `transients` are the live loop's adaptive cadence and pop
-    counter (agent/cadence.py, agent/transients.py); with them the windows
-    scored are the ones a live agent would score (with zero inference latency).
+    `windows` are sorted by end time; `telemetry` keeps the order the windows
+    were scored in (with lookback, re-scored windows come after the idle window
+    that woke the cadence).
     """
     sink = ListSink()
-    runtime = Runtime(scorer, settings, sinks=[sink], window_s=window_s, auto_arm=True)
-    windower = Windower(sample_rate, window_s, settings.hop_s)
-    driver = CadenceDriver(windower, cadence, transients)
-    if transients is not None:
-        attach(runtime, transients)
-    chunk = max(1, int(CHUNK_S * sample_rate))
+    chain = build_chain(config, scorer, sinks=[sink])
+    chunk = max(1, int(CHUNK_S * SAMPLE_RATE))
     # Progress in audio seconds: with adaptive cadence the number of windows is not known ahead.
-    bar = tqdm(
-        total=round(len(audio) / sample_rate),
-        unit="s",
-        desc="analyze",
-        disable=not progress,
-        leave=False,
-    )
+    bar = tqdm(total=round(len(audio) / SAMPLE_RATE), unit="s", desc="analyze",
+               disable=not progress, leave=False)
     with bar:
         for start in range(0, len(audio), chunk):
             block = audio[start : start + chunk]
-            for window in driver.on_block(block, settings.hop_s):
-                t = runtime.process(window.end_s, window.samples)
-                done = runtime.first_crack_settled()
-                driver.on_scored(t.audio_s, t.probability, t.threshold, t.positive_windows, done)
-            bar.update(len(block) / sample_rate)
-    event = runtime.event
+            chain.feed(block)
+            bar.update(len(block) / SAMPLE_RATE)
+    event = chain.runtime.event
     first_crack = (
         None
         if event is None
         else FirstCrackResult(event.onset_audio_s, event.audio_s, event.probability)
     )
+    ends = [e for e in sink.events if isinstance(e, FirstCrackEndEvent)]
+    settings = chain.runtime.current_settings()
     return AnalysisResult(
         first_crack=first_crack,
-        windows=[(t.audio_s, t.probability) for t in sink.telemetries],
+        windows=sorted((t.audio_s, t.probability) for t in sink.telemetries),
         model=scorer.name,
         hop_s=settings.hop_s,
-        duration_s=len(audio) / sample_rate,
+        duration_s=len(audio) / SAMPLE_RATE,
         settings=settings,
         telemetry=sink.telemetries,
+        first_crack_end=FirstCrackEndResult(ends[0].end_audio_s, ends[0].audio_s) if ends else None,
+        cadence=config.detector.cadence,
     )

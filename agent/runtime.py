@@ -122,15 +122,23 @@ class Runtime:
         inference_ms: float,
         silent: bool,
         dropped: int = 0,
+        known_s: float | None = None,
     ) -> Telemetry:
-        """Run the detector on an already-scored window (batching callers use this)."""
+        """Run the detector on an already-scored window (batching callers use this).
+
+        `known_s` (stream seconds, default `end_s`) is when the window's score
+        became available: later than its end for a window the cadence re-scored
+        from its lookback. Wall time is anchored there, and an event it confirms
+        is dated there.
+        """
+        now_s = end_s if known_s is None else max(end_s, known_s)
         with self._lock:
-            self._anchor = (end_s, self._clock())
-            self._stream_s = max(self._stream_s, end_s)
+            self._anchor = (now_s, self._clock())
+            self._stream_s = max(self._stream_s, now_s)
             self.dropped_windows += dropped
             settings = self._settings
             phase_before = self._detector.phase
-            decision = self._detector.update(end_s, probability, silent, settings)
+            decision = self._detector.update(end_s, probability, silent, settings, now_s=now_s)
             telemetry = self._telemetry(end_s, decision, level, inference_ms, settings)
             event = self._event(decision) if decision.confirmation else None
             end_event = self._crack_end_locked(end_s, decision, settings, telemetry)

@@ -8,7 +8,9 @@ per window, so a window never sees half an update.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, Literal
+
+ConfirmRule = Literal["evidence", "k_of_n"]
 
 # Names of the settings exposed as `<base>/<name>/set` and `<base>/<name>/state`.
 RUNTIME_SETTING_NAMES: tuple[str, ...] = (
@@ -25,12 +27,16 @@ class DetectorSettings:
     """Detector parameters (DESIGN.md section 6).
 
     threshold: a window is positive when p(first_crack) >= threshold (0..1).
-    min_positive: positives needed inside `confirm_s` to confirm first crack.
-    confirm_s: confirmation look-back, seconds.
+    min_positive: evidence needed to confirm first crack, in positive windows.
+    confirm_s: seconds; under `k_of_n` the look-back span that must hold
+        `min_positive` positives, under `evidence` the half-life of the
+        accumulated evidence (agent/detector.py).
     hop_s: seconds between window ends (inference cadence when fixed).
     armed: whether positives may confirm first crack at all.
     min_roast_s: positives before this roast time (seconds) are ignored.
     silence_dbfs: windows quieter than this RMS level (dBFS) score 0.
+    rule: "evidence" (leaky count of positives) or "k_of_n" (the published
+        5-in-20 style count); set in the config file, not over MQTT.
     """
 
     threshold: float = 0.6
@@ -40,6 +46,7 @@ class DetectorSettings:
     armed: bool = True
     min_roast_s: float = 0.0
     silence_dbfs: float = -70.0
+    rule: ConfirmRule = "evidence"
 
     def runtime_values(self) -> dict[str, Any]:
         """The `/state` payload values, keyed by runtime setting name."""

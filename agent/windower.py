@@ -1,8 +1,10 @@
 """Sliding windows over a stream of audio chunks.
 
-The windower owns a ring buffer of the last `window_s` seconds. It emits a
-window whenever the stream reaches the next due end: the first when the
-buffer is full, then every `hop` samples. Due ends are counted in samples
+The windower owns a ring buffer of the last `window_s + history_s` seconds.
+It emits a window whenever the stream reaches the next due end: the first
+when the buffer is full, then every `hop` samples. The extra `history_s` lets
+the adaptive cadence re-score windows its idle hop passed over
+(`window_at`, agent/cadence.py "lookback"). Due ends are counted in samples
 from the start of the stream, so the windows are identical whatever the
 chunk sizes (tests/test_windower.py holds that). `hop_s` may change between
 windows (runtime `/set`, adaptive cadence); the change applies to the next
@@ -24,11 +26,18 @@ class Window:
     end_sample: stream sample index one past the window's last sample.
     samples: mono float32 audio, exactly `window_samples` long.
     sample_rate: Hz.
+    skipped: windows on the fixed-hop grid that the idle cadence passed over
+        since the previous window, oldest first (scored only if this one wakes
+        the cadence; see agent/cadence.py).
+    wake: the cadence was already dense when this window came due, so its
+        `skipped` windows are scored whatever this window scores.
     """
 
     end_sample: int
     samples: np.ndarray
     sample_rate: int
+    skipped: tuple[Window, ...] = ()
+    wake: bool = False
 
     @property
     def end_s(self) -> float:
@@ -39,10 +48,13 @@ class Window:
 class Windower:
     """Ring buffer that yields due windows from arbitrary-sized chunks."""
 
-    def __init__(self, sample_rate: int, window_s: float, hop_s: float) -> None:
+    def __init__(
+        self, sample_rate: int, window_s: float, hop_s: float, history_s: float = 0.0
+    ) -> None:
         self.sample_rate = sample_rate
         self.window_samples = int(round(window_s * sample_rate))
-        self._ring = np.zeros(self.window_samples, dtype=np.float32)
+        self._size = self.window_samples + max(0, int(round(history_s * sample_rate)))
+        self._ring = np.zeros(self._size, dtype=np.float32)
         self._total = 0  # samples seen so far
         self._hop = 0
         self.hop_s = hop_s
@@ -85,12 +97,12 @@ class Windower:
                 self._write(data[offset : offset + take])
                 offset += take
             if self._total >= self._next_end:
-                yield Window(self._total, self._snapshot(), self.sample_rate)
+                yield Window(self._total, self.samples_ending(self._total), self.sample_rate)
                 self._next_end = max(self._next_end + self._hop, self._total + 1)
 
     def _write(self, data: np.ndarray) -> None:
         n = len(data)
-        size = self.window_samples
+        size = self._size
         if n >= size:
             self._ring[:] = data[-size:]
             start = 0
@@ -102,7 +114,23 @@ class Windower:
             self._ring[: n - first] = data[first:]
         self._total += n
 
-    def _snapshot(self) -> np.ndarray:
-        """The last `window_samples` samples in time order (zeros before the stream began)."""
-        split = self._total % self.window_samples
-        return np.concatenate((self._ring[split:], self._ring[:split]))
+    def samples_ending(self, end_sample: int) -> np.ndarray:
+        """A copy of the `window_samples` samples before `end_sample` (zeros before the stream).
+
+        Raises ValueError when that audio has already left the ring buffer.
+        """
+        oldest = self._total - self._size
+        if end_sample > self._total or end_sample - self.window_samples < oldest:
+            raise ValueError(
+                f"window ending at sample {end_sample} is not in the ring "
+                f"(holds {max(0, oldest)}..{self._total})"
+            )
+        ordered = np.concatenate(
+            (self._ring[self._total % self._size :], self._ring[: self._total % self._size])
+        )
+        stop = self._size - (self._total - end_sample)
+        return ordered[stop - self.window_samples : stop].copy()
+
+    def window_at(self, end_sample: int) -> Window:
+        """The window ending at `end_sample`, re-cut from the ring (see `samples_ending`)."""
+        return Window(end_sample, self.samples_ending(end_sample), self.sample_rate)

@@ -6,7 +6,7 @@ from agent.detector import Detector, Phase
 from agent.settings import DetectorSettings
 
 HOP = 3.0
-DEFAULT = DetectorSettings()
+DEFAULT = DetectorSettings(rule="k_of_n")
 
 
 def feed(
@@ -49,7 +49,7 @@ def test_positives_spread_wider_than_confirm_span_do_not_confirm() -> None:
 
 def test_k_of_n_counts_windows_at_the_span_edge() -> None:
     """A positive exactly confirm_s before now still counts (inclusive span)."""
-    settings = DetectorSettings(min_positive=2, confirm_s=6.0)
+    settings = DetectorSettings(min_positive=2, confirm_s=6.0, rule="k_of_n")
     decisions = feed(Detector(), [0.9, 0.1, 0.9], settings)
     assert decisions[2].confirmation is not None
 
@@ -73,7 +73,7 @@ def test_fires_once_per_roast_until_start() -> None:
 
 
 def test_min_roast_s_ignores_early_positives() -> None:
-    settings = DetectorSettings(min_roast_s=40.0)
+    settings = DetectorSettings(min_roast_s=40.0, rule="k_of_n")
     decisions = feed(Detector(), [0.9] * 16, settings)
     assert not any(d.positive for d in decisions[:10])  # ends 10..37 s < 40 s
     conf = confirmations(decisions)[0]
@@ -92,7 +92,7 @@ def test_not_armed_never_confirms_and_armed_setting_is_honoured() -> None:
     assert confirmations(feed(det, [0.9] * 10)) == []
     det.set_armed(True, now_s=40.0)
     assert det.phase is Phase.ARMED and det.roast_start_s == 40.0
-    off = DetectorSettings(armed=False)
+    off = DetectorSettings(armed=False, rule="k_of_n")
     assert confirmations(feed(det, [0.9] * 10, off, start_s=50.0)) == []
 
 
@@ -120,6 +120,48 @@ def test_reset_clears_latch_and_rearms_with_auto_arm() -> None:
 
 def test_threshold_change_applies_to_next_window() -> None:
     det = Detector()
-    low = DetectorSettings(threshold=0.3)
+    low = DetectorSettings(threshold=0.3, rule="k_of_n")
     decisions = feed(det, [0.4] * 4) + feed(det, [0.4] * 2, low, start_s=22.0)
     assert [d.positive for d in decisions] == [False] * 4 + [True] * 2
+
+
+EVIDENCE = DetectorSettings(rule="evidence", min_positive=4, confirm_s=30.0)
+
+
+def test_evidence_confirms_sparse_positives_that_k_of_n_misses() -> None:
+    """Positives 9 s apart never put 5 in 20 s, but their leaky sum (half-life 30 s) reaches 4."""
+    probs = [0.9 if i % 3 == 0 else 0.1 for i in range(30)]  # one positive every 9 s
+    assert confirmations(feed(Detector(), probs)) == []
+    decisions = feed(Detector(), probs, EVIDENCE)
+    confirmed = [i for i, d in enumerate(decisions) if d.confirmation is not None]
+    # evidence after the n-th positive: sum of 0.5 ** (9 k / 30) for k < n reaches 4 at n = 7
+    assert confirmed == [18]
+    assert decisions[18].positive_windows == 7
+    assert decisions[18].confirmation.onset_s == 10.0 - 5.0
+
+
+def test_evidence_lets_an_isolated_click_decay_away() -> None:
+    """Three overlapping positive windows from one click, repeated every 2 minutes: never 4."""
+    click = [0.95, 0.95, 0.95] + [0.05] * 37  # 3 windows of 120 s at a 3 s hop
+    decisions = feed(Detector(), click * 5, EVIDENCE)
+    assert confirmations(decisions) == []
+    assert max(d.evidence for d in decisions) < 3.0
+
+
+def test_evidence_run_starts_after_old_positives_decayed() -> None:
+    """A stray positive long before the crack does not drag the onset back to it."""
+    probs = [0.9] + [0.1] * 40 + [0.9] * 6  # stray at 10 s, crack windows from 133 s
+    decisions = feed(Detector(), probs, EVIDENCE)
+    (confirmation,) = confirmations(decisions)
+    assert confirmation.onset_s == 10.0 + 41 * HOP - 5.0
+
+
+def test_late_decision_is_dated_when_it_was_made() -> None:
+    """A window re-scored late (cadence lookback) confirms at the time the agent knew."""
+    det = Detector()
+    settings = DetectorSettings(rule="k_of_n", min_positive=2, confirm_s=10.0)
+    det.update(10.0, 0.9, False, settings, now_s=22.0)
+    decision = det.update(13.0, 0.9, False, settings, now_s=22.0)
+    assert decision.confirmation is not None
+    assert decision.confirmation.detected_s == 22.0
+    assert decision.confirmation.onset_s == 5.0

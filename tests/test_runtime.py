@@ -8,12 +8,16 @@ from typing import Any
 import numpy as np
 import pytest
 
+from agent.chain import build_chain
+from agent.config import AgentConfig
 from agent.live import LatestSlot, LiveLoop
 from agent.messages import FirstCrackEvent, RoastState, Telemetry
 from agent.runtime import Runtime, dbfs
 from agent.settings import DetectorSettings
 from agent.sinks import ListSink
 from tests.fakes import SlowScorer, loud
+
+KOFN = DetectorSettings(rule="k_of_n")  # these tests count windows the k-of-n way
 
 SR = 16000
 
@@ -73,7 +77,7 @@ def test_payload_field_names_are_the_contract() -> None:
 
 def test_one_event_per_roast_with_backdated_onset() -> None:
     sink = ListSink()
-    runtime = Runtime(ScriptedScorer([0.1] * 5 + [0.9] * 12), DetectorSettings(), [sink])
+    runtime = Runtime(ScriptedScorer([0.1] * 5 + [0.9] * 12), KOFN, [sink])
     drive(runtime, 17)
     assert len(sink.events) == 1
     event = sink.events[0].to_payload()
@@ -97,7 +101,7 @@ def test_silence_gate_skips_the_classifier() -> None:
 
 def test_settings_apply_to_next_window_persist_and_publish_state() -> None:
     sink, store = ListSink(), MemoryStore()
-    runtime = Runtime(ScriptedScorer([0.5] * 20), DetectorSettings(), [sink], persistence=store)
+    runtime = Runtime(ScriptedScorer([0.5] * 20), KOFN, [sink], persistence=store)
     assert drive(runtime, 2)[-1].threshold == 0.6
     runtime.apply_setting("threshold", 0.4)
     assert drive(runtime, 1, start=20.0)[0].threshold == 0.4
@@ -107,7 +111,7 @@ def test_settings_apply_to_next_window_persist_and_publish_state() -> None:
 
 def test_roast_commands_drive_the_lifecycle() -> None:
     sink = ListSink()
-    runtime = Runtime(ScriptedScorer([0.9] * 40), DetectorSettings(), [sink])
+    runtime = Runtime(ScriptedScorer([0.9] * 40), KOFN, [sink])
     drive(runtime, 6)
     assert runtime.snapshot().phase == "first_crack"
     runtime.roast_command("drop")
@@ -147,7 +151,9 @@ def test_slow_inference_drops_stale_windows_and_stays_current() -> None:
 
     scorer = SlowScorer()
     sink = ListSink()
-    runtime = Runtime(scorer, DetectorSettings(), [sink])
+    config = AgentConfig().with_detector(cadence="fixed", rule="k_of_n")
+    chain = build_chain(config, scorer, sinks=[sink])
+    runtime = chain.runtime
     audio = loud(SR * 61)
     chunks = [audio[i : i + SR] for i in range(0, len(audio), SR)]
     source_done = threading.Event()
@@ -156,7 +162,7 @@ def test_slow_inference_drops_stale_windows_and_stays_current() -> None:
         yield from chunks
         source_done.set()
 
-    loop = LiveLoop(source(), runtime)
+    loop = LiveLoop(source(), chain)
     runner = threading.Thread(target=loop.run)
     runner.start()
     assert source_done.wait(10), "capture did not finish"

@@ -1,0 +1,108 @@
+"""The one assembly of the detection chain, shared by `run`, `analyze`, `evaluate`, `bench`, `demo`.
+
+windower -> cadence (with lookback) -> pop counter -> runtime (classifier,
+detector, first-crack end) -> sinks. `build_chain(config, scorer)` is the only
+place these parts are put together, so every command measures or runs the
+same thing, and a config file means the same in each of them.
+
+`Chain.feed(block)` is the synchronous way through (offline analysis and
+evaluation): each block goes through the cadence driver, and the windows that
+became due are scored at once by `agent.inference.score_due`, the very step
+the live inference worker runs. `agent.live.LiveLoop` runs a chain on two
+threads instead (capture, then inference).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from agent.cadence import AdaptiveCadence, CadenceDriver
+from agent.config import AgentConfig
+from agent.crack_end import CrackEndTracker
+from agent.messages import Telemetry
+from agent.runtime import Runtime, Scorer, SettingsPersistence
+from agent.settings import DetectorSettings
+from agent.sinks import Sink
+from agent.transients import TransientCounter, attach
+from agent.windower import Window, Windower
+
+SAMPLE_RATE = 16000
+
+
+@dataclass
+class Chain:
+    """One roaster's detection chain; `runtime` also takes remote commands."""
+
+    runtime: Runtime
+    driver: CadenceDriver
+    cadence: AdaptiveCadence | None
+    transients: TransientCounter
+
+    @property
+    def windower(self) -> Windower:
+        return self.driver.windower
+
+    def scored(self, window: Window, telemetry: Telemetry) -> None:
+        """Bookkeeping after one window was scored: the cadence hears its result."""
+        self.driver.on_scored(
+            window.end_s,
+            telemetry.probability,
+            telemetry.threshold,
+            telemetry.positive_windows,
+            self.runtime.first_crack_settled(),
+        )
+
+    def due_windows(self, block: np.ndarray) -> list[Window]:
+        """Push one block; the windows it made due (with their lookback attached)."""
+        windows = self.driver.on_block(block, self.runtime.current_settings().hop_s)
+        self.runtime.advance(self.windower.total_samples / self.windower.sample_rate)
+        return windows
+
+    def feed(self, block: np.ndarray) -> int:
+        """Push one block and score what became due, synchronously; returns windows scored."""
+        from agent.inference import score_due
+
+        windows = self.due_windows(block)
+        for window in windows:
+            score_due([(self, window, 0)], self.runtime.scorer)
+        return len(windows)
+
+
+def build_chain(
+    config: AgentConfig,
+    scorer: Scorer,
+    sinks: Sequence[Sink] = (),
+    settings: DetectorSettings | None = None,
+    persistence: SettingsPersistence | None = None,
+    clock: Callable[[], float] = time.time,
+) -> Chain:
+    """Assemble the chain that `config` describes.
+
+    `settings` overrides `config.detector.to_settings()` (the agent passes the
+    settings persisted from earlier `/set`s).
+    """
+    detector = config.detector
+    runtime = Runtime(
+        scorer,
+        settings or detector.to_settings(),
+        sinks=sinks,
+        window_s=detector.window_s,
+        auto_arm=detector.auto_arm,
+        persistence=persistence,
+        clock=clock,
+    )
+    runtime.crack_end = CrackEndTracker(
+        config.controller.end_quiet_s, detector.window_s, config.controller.end_pops_per_min
+    )
+    cadence_config = detector.to_cadence()
+    cadence = AdaptiveCadence(cadence_config) if cadence_config.mode == "adaptive" else None
+    transients = TransientCounter(SAMPLE_RATE)
+    attach(runtime, transients)
+    history_s = cadence.history_s() if cadence is not None else 0.0
+    windower = Windower(SAMPLE_RATE, detector.window_s, runtime.current_settings().hop_s,
+                        history_s=history_s)
+    return Chain(runtime, CadenceDriver(windower, cadence, transients), cadence, transients)
