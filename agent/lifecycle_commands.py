@@ -1,4 +1,4 @@
-"""Registers `train`, `evaluate` and `bench`, whose options live beside their code."""
+"""Registers `train`, `evaluate`, `bench` and `evaluate-clips`; options live beside their code."""
 
 from __future__ import annotations
 
@@ -35,6 +35,15 @@ def register(sub: argparse._SubParsersAction, handlers: dict[str, Handler]) -> N
         evaluate, "agent.event_eval", "add_evaluate_arguments", "run_evaluate", "evaluate", handlers
     )
     _wire(bench, "agent.bench", "add_bench_arguments", "run_bench", "bench", handlers)
+    clips = sub.add_parser(
+        "evaluate-clips",
+        help="how a model does on real short crack and background clips",
+        description="Real-clip ROC-AUC (crack clips spliced into background, and zero-padded), "
+        "background false positives, popcorn firing and |delta p| stability; a table and JSON.",
+    )
+    _wire(clips, "models.clip_eval", "add_clip_eval_arguments", "run_clip_eval",
+          "evaluate-clips", handlers)
+    handlers["evaluate-clips"] = _reporting(handlers["evaluate-clips"], _clip_summary)
     handlers["train"] = _reporting(handlers["train"], _train_summary)
     handlers["evaluate"] = _reporting(handlers["evaluate"], _evaluate_summary)
 
@@ -63,6 +72,12 @@ def _evaluate_summary(result: Any) -> str:
     from agent.event_eval import format_summary
 
     return format_summary(result)
+
+
+def _clip_summary(result: Any) -> str:
+    from models.clip_eval import format_table
+
+    return format_table(result)
 
 
 def _wire(
