@@ -166,7 +166,7 @@ def evaluate(
     sim_dir: str | Path | None = None, backend: str = "auto", threads: int | None = None,
     config: AgentConfig | None = None,
     json_out: str | Path | None = None, plots: str | Path | None = None,
-    audio_offset_s: float = 0.0, progress: bool = False,
+    audio_offset_s: float = 0.0, progress: bool = False, sweep: str | Path | None = None,
 ) -> dict[str, Any]:
     """Evaluate `model` on `data` or on freshly simulated held-out roasts; returns the JSON dict.
 
@@ -199,6 +199,9 @@ def evaluate(
         result["data"] = str(data)
         labels, probs, rows, problems = _run(classifier, Path(data), config,
                                              audio_offset_s, progress)  # type: ignore[arg-type]
+        if sweep is not None and rows:
+            result["rule_sweep"] = _sweep(classifier, Path(data), config, audio_offset_s,
+                                          progress, Path(sweep), model)
     result.update(
         window_metrics=window_metrics(labels, probs, settings.threshold),
         threshold_sweep=threshold_sweep(labels, probs),
@@ -214,6 +217,21 @@ def evaluate(
         Path(json_out).parent.mkdir(parents=True, exist_ok=True)
         Path(json_out).write_text(json.dumps(result, indent=2) + "\n")
     return result
+
+
+def _sweep(classifier: Any, data: Path, config: AgentConfig, audio_offset_s: float,
+           progress: bool, folder: Path, model: str) -> dict[str, Any]:
+    """The rule trade-off on these recordings (agent/rule_sweep.py); the best rows and files."""
+    from agent.rule_sweep import format_row, score_fixed, sweep, write_sweep
+
+    recordings = load_recordings(data, [], audio_offset_s)
+    scored = score_fixed(recordings, classifier, config, progress)
+    found = sweep(scored, config.detector.to_settings(), config.detector.window_s)
+    files = write_sweep(found, folder, f"confirmation rules - {model}")
+    for name in ("best", "published"):
+        log.info("%s: %s", name, format_row(found[name]))
+    return {"best": found["best"], "best_per_rule": found["best_per_rule"],
+            "published": found["published"], "files": [str(f) for f in files]}
 
 
 def _run(classifier: Any, data: Path, config: AgentConfig, audio_offset_s: float,
@@ -262,6 +280,11 @@ def format_summary(result: dict[str, Any]) -> str:
             lines.append(f"onset error s: median {err['median']:+.1f} mean {err['mean']:+.1f} "
                          f"max|.| {err['max_abs']:.1f}; delay median "
                          f"{ev['delay_s']['median']:.1f} s")
+    best = (result.get("rule_sweep") or {}).get("best")
+    if best:
+        from agent.rule_sweep import format_row
+
+        lines.append(f"best rule on this data: {format_row(best)}")
     if result.get("problems"):
         lines.append(f"problems: {len(result['problems'])} (see the JSON)")
     return "\n".join(lines)
@@ -284,6 +307,8 @@ def add_evaluate_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--cadence", choices=["fixed", "adaptive"], help="inference cadence")
     parser.add_argument("--json", type=Path, dest="json_out", help="write the metrics here")
     parser.add_argument("--plots", type=Path, help="write roc.png and sweep.png here")
+    parser.add_argument("--sweep", type=Path, metavar="DIR",
+                        help="also sweep the confirmation rule: sweep.json + tradeoff.png in DIR")
 
 
 _OVERRIDES = {"window": "window_s", "threshold": "threshold", "rule": "rule",
@@ -303,5 +328,5 @@ def run_evaluate(args: argparse.Namespace) -> dict[str, Any]:
         sim_seed_offset=args.sim_seed_offset, sim_duration=args.sim_duration,
         sim_dir=args.sim_dir, backend=args.backend, threads=args.threads, config=config,
         json_out=args.json_out, plots=args.plots, audio_offset_s=args.audio_offset,
-        progress=True,
+        progress=True, sweep=args.sweep,
     )
