@@ -3,7 +3,8 @@
 Everything is vectorised numpy/scipy so that a 15-minute roast renders in about a second:
 coloured noise is shaped in one inverse FFT, motor harmonics are read from a one-period
 wavetable, slow controls (level drift, drum tumble, fan speed) run at ``CTRL_RATE`` and are
-interpolated, and all pops of a roast are synthesised as one matrix.
+interpolated, and all pops of a roast are synthesised as one matrix (other pop families and
+the real popcorn pops are in ``models.sim_pops``; room sounds in ``models.sim_room``).
 
 The microphone is applied where each sound is made (noise spectrum, wavetable harmonics,
 an impulse response for transients) rather than by one full-length filter pass: same result
@@ -59,12 +60,13 @@ def smooth_walk(rng: np.random.Generator, n: int, corr_s: float, rate: int) -> n
 
 
 def coloured_noise(rng: np.random.Generator, n: int, sr: int, roaster: dict,
-                   mic: dict) -> np.ndarray:
+                   mic: dict, exact: bool = False) -> np.ndarray:
     """Airflow noise: a sloped spectrum with broad resonances, seen through the mic; RMS 1.
 
-    Made in one inverse FFT of a fast length >= n (stationary noise, so truncating is fine).
+    Made in one inverse FFT of a fast length >= n (stationary noise, so truncating is fine);
+    ``exact`` uses length n itself, so the noise is periodic in n and can be looped.
     """
-    n_fft = sfft.next_fast_len(n, real=True)
+    n_fft = n if exact else sfft.next_fast_len(n, real=True)
     nf = n_fft // 2 + 1
     factor = max(1, nf // 4096)  # the shape is smooth: evaluate coarsely, interpolate
     grid = np.arange(0, nf + factor, factor) * (sr / n_fft)
@@ -151,15 +153,25 @@ def body_ir(rng: np.random.Generator, roaster: dict, mic: dict, sr: int) -> np.n
 
 def pop_bank(rng: np.random.Generator, n_pops: int, sr: int, centre_hz: float,
              tau_ms: tuple[float, float], ir: np.ndarray) -> np.ndarray:
-    """``n_pops`` pop waveforms (rows of POP_LEN samples, each peak-normalised to 1).
+    """``n_pops`` pop waveforms (rows of POP_LEN samples, each peak-normalised to 1): the
+    rows of ``pop_bank_raw`` through the roaster body and microphone response ``ir``."""
+    if n_pops == 0:
+        return np.zeros((0, POP_LEN), np.float32)
+    wave = pop_bank_raw(rng, n_pops, sr, centre_hz, tau_ms)
+    spec = sfft.rfft(wave, n=POP_LEN, axis=1) * sfft.rfft(ir, n=POP_LEN)[None, :]
+    out = sfft.irfft(spec, n=POP_LEN, axis=1)
+    out /= np.abs(out).max(axis=1, keepdims=True) + 1e-12
+    return out.astype(np.float32)
+
+
+def pop_bank_raw(rng: np.random.Generator, n_pops: int, sr: int, centre_hz: float,
+                 tau_ms: tuple[float, float], raw_len: int = 320) -> np.ndarray:
+    """``n_pops`` dry pops (rows of ``raw_len`` samples, float64, unnormalised).
 
     A pop is a damped resonance (main mode near ``centre_hz``, varying ±0.5 octave per pop,
     plus a weaker upper mode) with a sub-millisecond broadband noise click on its attack;
     a quarter of pops are doubled (bean splits twice). Decay ``tau_ms`` gives 2-15 ms pops.
     """
-    if n_pops == 0:
-        return np.zeros((0, POP_LEN), np.float32)
-    raw_len = 320
     t = (np.arange(raw_len) / sr)[None, :]
     col = lambda a: np.asarray(a)[:, None]  # noqa: E731
     f1 = col(np.clip(centre_hz * 2 ** rng.normal(0, 0.5, n_pops), 300, 0.45 * sr))
@@ -180,19 +192,15 @@ def pop_bank(rng: np.random.Generator, n_pops: int, sr: int, centre_hz: float,
         cols = np.arange(raw_len)[None, :] - shift[:, None]
         echo = np.take_along_axis(wave[double], np.maximum(cols, 0), axis=1) * (cols >= 0)
         wave[double] += col(rng.uniform(0.3, 0.8, double.sum())) * echo
-    spec = sfft.rfft(wave, n=POP_LEN, axis=1) * sfft.rfft(ir, n=POP_LEN)[None, :]
-    out = sfft.irfft(spec, n=POP_LEN, axis=1)
-    out /= np.abs(out).max(axis=1, keepdims=True) + 1e-12
-    return out.astype(np.float32)
+    return wave
 
 
 def add_rows(out: np.ndarray, starts: np.ndarray, rows: np.ndarray, gains: np.ndarray) -> None:
     """Mix each row into ``out`` at its start sample, scaled by its gain (in place)."""
-    if rows.shape[0] == 0:
-        return
-    idx = starts[:, None] + np.arange(rows.shape[1])[None, :]
-    keep = idx < out.size
-    np.add.at(out, idx[keep], (rows * gains[:, None].astype(np.float32))[keep])
+    for s, row, g in zip(starts.tolist(), rows, gains.tolist(), strict=True):
+        m = min(row.size, out.size - s)  # one slice add per row: far cheaper than np.add.at
+        if m > 0:
+            out[s:s + m] += np.float32(g) * row[:m]
 
 
 def clank(rng: np.random.Generator, length_s: float, sr: int) -> np.ndarray:

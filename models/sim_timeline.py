@@ -34,7 +34,9 @@ SECOND_GAP_MAX_S = 130.0
 FULL_TIMELINE_MIN_S = 480.0
 END_MARGIN_S = 3.0
 
-ROASTER_TYPES = ("small_drum", "large_drum", "fluid_bed", "popcorn_popper")
+ROASTER_TYPES = ("small_drum", "large_drum", "fluid_bed", "popcorn_popper",
+                 "heatgun_breadmachine")
+_ROASTER_P = (0.3, 0.2, 0.2, 0.15, 0.15)
 EVENT_KINDS = ("clank", "tick", "talk", "door", "handling_silence", "setting_change")
 
 
@@ -55,6 +57,11 @@ class Stream(IntEnum):
     SELF_NOISE = 12
     SPARSE_CHOICE = 13
     SPARSE = 14
+    POP_MIX = 15
+    ROOM = 16
+    CHAIN = 17
+    ROOM_AUDIO = 18
+    POP_FAMILY_AUDIO = 19
 
 
 def rng_for(seed: int, stream: Stream) -> np.random.Generator:
@@ -70,11 +77,14 @@ def draw_duration(seed: int) -> float:
 def draw_roaster(seed: int) -> dict:
     """The roaster archetype and its steady-noise recipe (JSON-able, recorded in params).
 
-    Levels are relative to the airflow noise (0 dB) before the microphone.
+    Levels are relative to the airflow noise (0 dB) before the microphone. The heat gun and
+    bread machine is a popular home set-up: the heat gun's universal motor whines over
+    loud airflow, the bread machine's paddle stirs the beans (``drum_hz`` is its rotation)
+    through a gearbox that adds a high whine (the "fan" tone here).
     """
     rng = rng_for(seed, Stream.ROASTER)
-    kind = ROASTER_TYPES[int(rng.integers(len(ROASTER_TYPES)))]
-    drum = kind in ("small_drum", "large_drum")
+    kind = ROASTER_TYPES[int(rng.choice(len(ROASTER_TYPES), p=_ROASTER_P))]
+    drum = kind in ("small_drum", "large_drum", "heatgun_breadmachine")
     if kind == "small_drum":
         f0, drum_hz, hum_db, rumble_db, slope = (
             rng.uniform(45, 120), rng.uniform(0.8, 1.5), rng.uniform(-14, -2),
@@ -86,11 +96,15 @@ def draw_roaster(seed: int) -> dict:
     elif kind == "fluid_bed":
         f0, drum_hz, hum_db, rumble_db, slope = (
             rng.uniform(60, 120), 0.0, rng.uniform(-16, -6), -99.0, rng.uniform(-3, -0.5))
-    else:  # popcorn popper: universal motor whine over a very loud airflow
+    elif kind == "popcorn_popper":  # universal motor whine over a very loud airflow
         f0, drum_hz, hum_db, rumble_db, slope = (
             rng.uniform(90, 120), 0.0, rng.uniform(-8, 2), -99.0, rng.uniform(-2.5, 0.0))
+    else:  # heat gun motor (f0 = its rotation) over a bread machine paddle (drum_hz)
+        f0, drum_hz, hum_db, rumble_db, slope = (
+            rng.uniform(150, 400), rng.uniform(0.8, 2.5), rng.uniform(-10, 0),
+            rng.uniform(-15, -6), rng.uniform(-2.5, 0.0))
     n_bumps = int(rng.integers(2, 5))
-    return {
+    out = {
         "roaster_type": kind,
         "drum_hz": round(float(drum_hz), 3),
         "drum_vanes": int(rng.integers(2, 5)) if drum else 0,
@@ -115,10 +129,20 @@ def draw_roaster(seed: int) -> dict:
         "body_reverb_db": round(float(rng.uniform(-18, -6)), 2),
         "second_centre_hz": round(float(rng.uniform(1700, 3500)), 1),
     }
+    if kind == "heatgun_breadmachine":
+        out.update(drum_vanes=int(rng.integers(1, 3)),  # a paddle has one or two blades
+                   bean_hiss_depth=round(float(rng.uniform(0.1, 0.4)), 3),
+                   fan_f0_hz=round(float(rng.uniform(400, 1200)), 2),
+                   fan_level_db=round(float(rng.uniform(-20, -8)), 2))
+    return out
 
 
 def draw_mic(seed: int) -> dict:
-    """Microphone band-limit, target level and self-noise (JSON-able)."""
+    """Microphone band-limit, target level and self-noise, and the pops' SNR (JSON-able).
+
+    The pops' median SNR (peak over the local steady background) is drawn from -2 to 26 dB
+    and each pop spreads around it, held to -5..30 dB: from barely audible to loud.
+    """
     rng = rng_for(seed, Stream.MIC)
     return {
         "mic_highpass_hz": round(float(np.exp(rng.uniform(np.log(20), np.log(200)))), 1),
@@ -127,8 +151,8 @@ def draw_mic(seed: int) -> dict:
         "mic_presence_hz": round(float(rng.uniform(2000, 5000)), 1),
         "target_level_dbfs": round(float(rng.uniform(-45, -12)), 2),
         "self_noise_dbfs": round(float(rng.uniform(-92, -72)), 2),
-        "pop_snr_target_db": round(float(rng.uniform(9, 21)), 2),
-        "pop_snr_spread_db": round(float(rng.uniform(2.5, 5)), 2),
+        "pop_snr_target_db": round(float(rng.uniform(-2, 26)), 2),
+        "pop_snr_spread_db": round(float(rng.uniform(2.5, 6)), 2),
         "second_snr_offset_db": round(float(rng.uniform(-9, -4)), 2),
     }
 

@@ -1,11 +1,17 @@
 """Synthetic roast recordings with exact ground truth.
 
 The tests, the demo, the demo model's training data and the benchmarks all use these roasts,
-so the simulator aims to be physically honest rather than easy: pops sit only a few dB above
-a varied roaster noise (motor harmonics, airflow, drum rumble, drift, setting steps), seen
-through a varied microphone, among distractors that are transient too (clanks, knocks, drum
-ticks, talk, a door, mic handling). What tells first crack apart is the statistics of the
-pops: their sound, their rate and their bursts.
+so the simulator aims to be physically honest rather than easy: pops sit from -5 to +30 dB
+over a varied roaster noise (drum, fluid-bed, popcorn popper, heat gun and bread machine:
+motor harmonics, airflow, rumble, drift, setting steps), seen through a varied microphone
+and recording chain (capture rate, stereo pair, AGC, clipping, a lossy codec), among
+distractors that are transient too (clanks, knocks, drum ticks, spoon taps, tumble clicks,
+talk, music, a hood, a door, mic handling). Pops come from several synthesis families and
+from real popcorn recordings, so no one recipe is what a model learns. What tells first
+crack apart is the statistics of the pops: their rate, their bursts or their scatter.
+
+Every draw is recorded in the truth ``params`` (see ``models.sim_timeline``,
+``models.sim_domain`` and ``models.sim_pops``), so a roast's conditions can be inspected.
 
 Public API: ``SAMPLE_RATE``, ``RoastTruth``, ``draw_timeline`` (truth without audio),
 ``simulate_roast``, ``write_roast``, ``load_truth``. Bad arguments raise ``SimulatorError``.
@@ -20,10 +26,13 @@ from pathlib import Path
 
 import numpy as np
 import soundfile as sf
-from scipy import signal
 
+from models import sim_chain as chain
+from models import sim_render as render
 from models import sim_sounds as snd
 from models.sim_crack import Crack, draw_cracks, draw_sparse_choice
+from models.sim_domain import draw_chain, draw_room_events
+from models.sim_pops import draw_pop_mix
 from models.sim_timeline import (
     Stream,
     draw_duration,
@@ -34,7 +43,7 @@ from models.sim_timeline import (
 )
 
 SAMPLE_RATE: int = 16000
-SIM_VERSION = 1
+SIM_VERSION = 2
 _MAX_DURATION_S = 4 * 3600.0
 _MIN_DURATION_S = 20.0
 
@@ -48,9 +57,10 @@ class RoastTruth:
     """Ground truth of one simulated roast. Times in seconds from the start of the audio.
 
     ``events`` are distractors, each ``{"kind", "start_s", "end_s"}`` with kind one of clank,
-    tick, talk, door, handling_silence, setting_change. ``params`` (JSON-able) records the
-    roaster, microphone and measured levels, e.g. ``pop_snr_db_median``: median pop peak over
-    the local steady-background RMS, in dB.
+    tick, talk, door, handling_silence, setting_change, hood, music, spoon_tap,
+    tumble_click. ``params`` (JSON-able) records the roaster, microphone, recording chain,
+    pop families and measured levels, e.g. ``pop_snr_db_median``: median pop peak over the
+    local steady-background RMS, in dB, and ``event_levels_db``, one entry per event.
     """
 
     seed: int
@@ -123,7 +133,8 @@ def _timeline(seed: int, duration_s: float | None, crack: bool, second_crack: bo
         raise SimulatorError(str(exc)) from exc
     params = {"sim_version": SIM_VERSION, "sample_rate": SAMPLE_RATE, "timeline_mode": mode,
               "sparse": is_sparse,
-              **roaster, **mic,
+              **roaster, **mic, **draw_chain(seed),
+              "pop_family_weights": draw_pop_mix(rng_for(seed, Stream.POP_MIX)),
               "first_crack_bursts_s": [list(b) for b in first.bursts_s] if first else [],
               "second_crack_end_s": second.end_s if second else None}
     truth = RoastTruth(
@@ -133,7 +144,9 @@ def _timeline(seed: int, duration_s: float | None, crack: bool, second_crack: bo
         pop_times_s=first.pop_times_s.tolist() if first else [],
         second_crack_onset_s=second.onset_s if second else None,
         second_crack_pop_times_s=second.pop_times_s.tolist() if second else [],
-        events=draw_events(seed, duration, roaster), params=params)
+        events=sorted(draw_events(seed, duration, roaster)
+                      + draw_room_events(seed, duration, roaster),
+                      key=lambda e: (e["start_s"], e["kind"])), params=params)
     return truth, first, second
 
 
@@ -144,104 +157,12 @@ def draw_timeline(seed: int, duration_s: float | None = None, crack: bool = True
     return _timeline(seed, duration_s, crack, second_crack, sparse)[0]
 
 
-def _background(truth: RoastTruth, n: int) -> np.ndarray:
-    """Steady roaster noise through the microphone, arbitrary scale (airflow RMS ~1)."""
-    p, sr = truth.params, SAMPLE_RATE
-    rng = rng_for(truth.seed, Stream.BACKGROUND_AUDIO)
-    n_ctrl = n // (sr // snd.CTRL_RATE) + 2
-    tc = np.arange(n_ctrl) / snd.CTRL_RATE
-    level_db = p["drift_db"] * snd.smooth_walk(rng, n_ctrl, 60.0, snd.CTRL_RATE)
-    f0_rel = 1.0 + 0.004 * snd.smooth_walk(rng, n_ctrl, 6.0, snd.CTRL_RATE)
-    for ev in truth.events:
-        if ev["kind"] == "setting_change":  # fan/heat change: level step, fan speed step
-            ramp = np.clip((tc - ev["start_s"]) / max(ev["end_s"] - ev["start_s"], 0.05), 0, 1)
-            level_db += rng.choice([-1.0, 1.0]) * rng.uniform(1.0, 4.0) * ramp
-            f0_rel *= 1.0 + (rng.uniform(-0.08, 0.08) if rng.random() < 0.6 else 0.0) * ramp
-    vane = np.zeros(n_ctrl)
-    if p["drum_hz"] > 0:
-        drum_phase = np.cumsum(p["drum_hz"] * (1 + 0.01 * snd.smooth_walk(
-            rng, n_ctrl, 5.0, snd.CTRL_RATE))) / snd.CTRL_RATE
-        vane = np.maximum(0, np.sin(2 * np.pi * p["drum_vanes"] * drum_phase)) ** 2
-        vane = vane - vane.mean()
-    step = sr // snd.CTRL_RATE
-    air_env = 10 ** (level_db / 20) * (1 + p["bean_hiss_depth"] * vane)
-    x = snd.coloured_noise(rng, n, sr, p, p) * snd.upsample_linear(air_env, step, n)
-    hum_gain = 10 ** (p["hum_level_db"] / 20)
-    x += hum_gain * snd.harmonic_tone(rng, p["hum_f0_hz"] * f0_rel, n, sr, p["hum_rolloff"], p)
-    if p["fan_f0_hz"]:
-        x += 10 ** (p["fan_level_db"] / 20) * snd.harmonic_tone(
-            rng, p["fan_f0_hz"] * f0_rel, n, sr, 2.0 * p["hum_rolloff"], p)
-    if p["rumble_level_db"] > -90:
-        tumble = np.maximum(0.05, 1 + 1.6 * vane)
-        x += 10 ** (p["rumble_level_db"] / 20) * snd.rumble(rng, n, sr, p, tumble, p)
-    return x
-
-
-def _local_rms(x: np.ndarray, frame: int) -> np.ndarray:
-    """RMS per ``frame`` samples, smoothed over 5 frames (the 'local background' level)."""
-    m = x.size // frame
-    e = np.mean(np.square(x[: m * frame].reshape(m, frame), dtype=np.float64), axis=1)
-    e = np.convolve(np.pad(e, 2, mode="edge"), np.ones(5) / 5, mode="valid")
-    return np.sqrt(np.append(e, e[-1]))
-
-
-def _place_pops(out: np.ndarray, rng: np.random.Generator, times: list[float], local: np.ndarray,
-                frame: int, centre_hz: float, tau_ms: tuple[float, float], snr_median: float,
-                spread: float, ir: np.ndarray) -> np.ndarray:
-    """Synthesise and mix pops; returns each pop's SNR in dB (peak over local RMS)."""
-    t = np.asarray(times)
-    rows = snd.pop_bank(rng, t.size, SAMPLE_RATE, centre_hz, tau_ms, ir)
-    snr = np.clip(snr_median + spread * rng.standard_normal(t.size), snr_median - 10,
-                  snr_median + 14)
-    starts = np.minimum((t * SAMPLE_RATE).astype(np.int64), out.size - 1)
-    bg = local[np.minimum(starts // frame, local.size - 1)]
-    snd.add_rows(out, starts, rows, (10 ** (snr / 20) * bg).astype(np.float32))
-    return snr
-
-
-def _add_events(out: np.ndarray, gate: np.ndarray, truth: RoastTruth, local: np.ndarray,
-                frame: int, ir: np.ndarray) -> None:
-    """Render distractors into ``out`` and mic-handling silences into ``gate`` (in place)."""
-    p, sr = truth.params, SAMPLE_RATE
-    rng = rng_for(truth.seed, Stream.EVENT_AUDIO)
-    sos = snd.mic_sos(p, sr)
-
-    def mix(x: np.ndarray, at_s: float, level_db: float, inside: bool, by_rms: bool = False
-            ) -> None:
-        """Add ``x`` at ``at_s`` with its peak (or RMS) ``level_db`` over the local
-        background; sounds from ``inside`` the roaster go through its body response."""
-        y = signal.oaconvolve(x, ir) if inside else signal.sosfilt(sos, x)
-        s = int(at_s * sr)
-        ref = np.sqrt(np.mean(y**2)) if by_rms else np.abs(y).max()
-        y = y[: max(0, out.size - s)]
-        bg = local[min(s // frame, local.size - 1)]
-        out[s:s + y.size] += (y * (10 ** (level_db / 20) * bg / (ref + 1e-12))).astype(np.float32)
-
-    for ev in truth.events:
-        kind, a, b = ev["kind"], ev["start_s"], ev["end_s"]
-        if kind == "clank":
-            knock = b - a < 0.05
-            mix(snd.clank(rng, b - a, sr), a, rng.uniform(3, 15) if knock else rng.uniform(6, 24),
-                True)
-        elif kind == "tick":
-            period = 1.0 / p["drum_hz"]
-            mix(snd.tick_train(rng, b - a, period, sr), a, rng.uniform(8, 20), True)
-        elif kind == "talk":
-            mix(snd.talk(rng, b - a, sr), a, rng.uniform(-6, 8), False, by_rms=True)
-        elif kind == "door":
-            mix(snd.door(rng, b - a, sr), a, rng.uniform(3, 18), False)
-        elif kind == "handling_silence":
-            s, e = int(a * sr), min(int(b * sr), gate.size)
-            ramp = min(int(0.015 * sr), (e - s) // 4)
-            floor = 10 ** (-rng.uniform(40, 60) / 20)
-            g = np.full(e - s, floor, np.float32)
-            g[:ramp] = np.linspace(1, floor, ramp)
-            g[e - s - ramp:] = np.linspace(floor, 1, ramp)
-            gate[s:e] = g
-            for at in (a - 0.05, b):
-                mix(snd.handling_thump(rng, sr), max(at, 0.0), rng.uniform(8, 22), False)
-        elif kind == "setting_change" and rng.random() < 0.5:  # a knob or damper click
-            mix(snd.clank(rng, 0.02, sr), a, rng.uniform(0, 10), False)
+def _snr_stats(prefix: str, snr: np.ndarray) -> dict:
+    def stat(f: float | None) -> float | None:
+        return None if not snr.size else round(float(
+            np.median(snr) if f is None else np.percentile(snr, f)), 2)
+    return {f"{prefix}_median": stat(None), f"{prefix}_p10": stat(10), f"{prefix}_p90": stat(90),
+            f"{prefix}_min": stat(0), f"{prefix}_max": stat(100)}
 
 
 def simulate_roast(seed: int, duration_s: float | None = None, crack: bool = True,
@@ -253,68 +174,87 @@ def simulate_roast(seed: int, duration_s: float | None = None, crack: bool = Tru
     first crack still fits. ``second_crack`` None draws it from the seed (about 40 % of crack
     roasts, where there is room). ``sparse`` None draws a sparse first crack (8-30 scattered
     pops) for about 30 % of crack roasts. Same seed and flags give identical samples.
+
+    The pops' SNR in ``params`` (``pop_snr_db``, one per pop, and its statistics) is peak
+    over the local steady background before the recording chain, counting only pops that
+    the microphone heard (not inside a handling silence).
     """
     truth, _, _ = _timeline(seed, duration_s, crack, second_crack, sparse)
-    p, sr = dict(truth.params), SAMPLE_RATE
+    p, sr, seed = dict(truth.params), SAMPLE_RATE, truth.seed
     n = int(round(truth.duration * sr))
-    x = _background(truth, n)
+    x = render.background(seed, p, truth.events, n, sr)
     frame = sr // 10
-    local = _local_rms(x, frame)
+    local = render.local_rms(x, frame)
 
-    ir = snd.body_ir(rng_for(truth.seed, Stream.POP_AUDIO), p, p, sr)
+    ir = snd.body_ir(rng_for(seed, Stream.POP_AUDIO), p, p, sr)
     gate = np.ones(n, np.float32)
     events = np.zeros(n, np.float32)
-    _add_events(events, gate, truth, local, frame, ir)
-    snr1 = _place_pops(x, rng_for(truth.seed, Stream.POP_AUDIO), truth.pop_times_s, local, frame,
-                       p["pop_centre_hz"], (0.5, 3.0), p["pop_snr_target_db"],
-                       p["pop_snr_spread_db"], ir)
-    snr2 = _place_pops(x, rng_for(truth.seed, Stream.SECOND_AUDIO),
-                       truth.second_crack_pop_times_s, local, frame, p["second_centre_hz"],
-                       (0.2, 1.0), p["pop_snr_target_db"] + p["second_snr_offset_db"],
-                       p["pop_snr_spread_db"], ir)
+    levels = render.add_events(events, gate, seed, p, truth.events, local, frame, ir, sr)
+    rows, counts = render.first_crack_rows(seed, p, len(truth.pop_times_s), ir, sr)
+    snr1 = render.place_pops(x, rng_for(seed, Stream.POP_AUDIO), truth.pop_times_s, local,
+                             frame, p["pop_snr_target_db"], p["pop_snr_spread_db"], rows, sr)
+    rng2 = rng_for(seed, Stream.SECOND_AUDIO)
+    rows2 = snd.pop_bank(rng2, len(truth.second_crack_pop_times_s), sr, p["second_centre_hz"],
+                         (0.2, 1.0), ir)
+    snr2 = render.place_pops(x, rng2, truth.second_crack_pop_times_s, local, frame,
+                             p["pop_snr_target_db"] + p["second_snr_offset_db"],
+                             p["pop_snr_spread_db"], rows2, sr)
+    if p["stereo_on"]:
+        x = chain.stereo_downmix(x, p["stereo_delay_ms"], p["stereo_gain"], sr)
+        events = chain.stereo_downmix(events, p["stereo_room_delay_ms"], p["stereo_gain"], sr)
     x *= gate
     x += events
-
-    rms = float(np.sqrt(np.mean(np.square(x, dtype=np.float64))))
-    peak = float(np.abs(x).max())
-    gain = min(10 ** (p["target_level_dbfs"] / 20) / rms, 0.97 / peak)
-    x *= np.float32(gain)
-    noise_rng = rng_for(truth.seed, Stream.SELF_NOISE)
-    x += (10 ** (p["self_noise_dbfs"] / 20)
-          * noise_rng.standard_normal(n, dtype=np.float32))
-    np.clip(x, -1.0, 1.0, out=x)
+    x, measured = chain.finish(x, p, seed, SAMPLE_RATE)
 
     def audible(times: list[float], snr: np.ndarray) -> np.ndarray:
         idx = np.minimum((np.asarray(times) * sr).astype(np.int64), n - 1)
         return snr[gate[idx] > 0.5] if len(times) else snr
 
     a1, a2 = audible(truth.pop_times_s, snr1), audible(truth.second_crack_pop_times_s, snr2)
+    rms = float(np.sqrt(chain.mean_square(x)))
     p.update({
-        "mic_gain_db": round(20 * math.log10(gain), 2),
-        "level_dbfs": round(20 * math.log10(rms * gain + 1e-12), 2),
+        **measured,
+        "level_dbfs": round(20 * math.log10(rms + 1e-12), 2),
         "peak_dbfs": round(20 * math.log10(float(np.abs(x).max()) + 1e-12), 2),
         "n_pops": len(truth.pop_times_s),
         "n_second_crack_pops": len(truth.second_crack_pop_times_s),
-        "pop_snr_db_median": round(float(np.median(a1)), 2) if a1.size else None,
-        "pop_snr_db_p10": round(float(np.percentile(a1, 10)), 2) if a1.size else None,
-        "pop_snr_db_p90": round(float(np.percentile(a1, 90)), 2) if a1.size else None,
+        "pop_family_counts": counts,
+        "pop_snr_db": [round(float(v), 1) for v in snr1],
+        **_snr_stats("pop_snr_db", a1),
         "second_crack_snr_db_median": round(float(np.median(a2)), 2) if a2.size else None,
+        "event_levels_db": levels,
     })
     return x, RoastTruth(**{**truth.__dict__, "params": p})
 
 
 def write_roast(path: str | Path, seed: int, duration_s: float | None = None, crack: bool = True,
-                second_crack: bool | None = None, sparse: bool | None = None
-                ) -> tuple[Path, Path]:
-    """Write PATH (16-bit PCM WAV) and PATH with a .json suffix (the annotation)."""
+                second_crack: bool | None = None, sparse: bool | None = None,
+                sample_rate: int = SAMPLE_RATE, channels: int = 1) -> tuple[Path, Path]:
+    """Write PATH (16-bit PCM WAV) and PATH with a .json suffix (the annotation).
+
+    The file is 16 kHz mono unless ``sample_rate`` (8000-48000 Hz) or ``channels`` (1 or 2)
+    say otherwise, e.g. 44100 and 2 for a file like a laptop's recording; the agent's file
+    reader resamples and downmixes it back. Two channels differ slightly in time but
+    average to the simulated mono signal. Times in the JSON are seconds either way; it
+    records ``file_sample_rate`` and ``file_channels``.
+    """
     wav = Path(path)
     if wav.suffix.lower() != ".wav":
         raise SimulatorError(f"output path must end in .wav, got {str(path)!r}")
+    if (isinstance(sample_rate, bool) or not isinstance(sample_rate, int | np.integer)
+            or not 8000 <= sample_rate <= 48000):
+        raise SimulatorError(f"sample_rate must be an integer 8000-48000 Hz, got "
+                             f"{sample_rate!r}")
+    if channels not in (1, 2) or isinstance(channels, bool):
+        raise SimulatorError(f"channels must be 1 or 2, got {channels!r}")
     audio, truth = simulate_roast(seed, duration_s, crack, second_crack, sparse)
     wav.parent.mkdir(parents=True, exist_ok=True)
-    sf.write(wav, audio, SAMPLE_RATE, subtype="PCM_16")
+    data = chain.stereo_file(audio, SAMPLE_RATE, int(sample_rate), channels)
+    sf.write(wav, data if channels == 2 else data[:, 0], int(sample_rate), subtype="PCM_16")
     js = wav.with_suffix(".json")
-    js.write_text(json.dumps(truth.to_annotation(wav.name), indent=1))
+    ann = {**truth.to_annotation(wav.name), "file_sample_rate": int(sample_rate),
+           "file_channels": channels}
+    js.write_text(json.dumps(ann, indent=1))
     return wav, js
 
 
