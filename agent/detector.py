@@ -19,8 +19,10 @@ Decisions written down here:
 - The onset is back-dated to the first positive window of the confirming
   run, and placed at that window's midpoint: the pops that made it positive
   lie somewhere inside its 10 s, so the midpoint is the unbiased guess. Under
-  `evidence`, a run starts at a positive that found the evidence below
-  `RUN_FLOOR` (older positives have all but decayed away).
+  `evidence`, a run of positives breaks at a gap longer than `confirm_s` (one
+  half-life) or when the evidence has decayed below `RUN_FLOOR`, so a stray
+  positive minutes earlier still adds its decayed evidence but does not drag
+  the onset back to itself.
 - Windows may be scored late (the adaptive cadence re-scores windows its idle
   hop skipped, agent/cadence.py): `update(..., now_s=)` says when the decision
   is made, and the confirmation's `detected_s` is that time, never earlier.
@@ -208,6 +210,8 @@ class Detector:
         self._evidence_s = max(self._evidence_s, end_s)
         if self._evidence < RUN_FLOOR:
             self._positives.clear()
+        if positive and self._positives and end_s - self._positives[-1] > settings.confirm_s:
+            self._positives.clear()  # a new run: the onset is not the stray before the gap
         if positive:
             self._evidence += 1.0
             self._positives.append(end_s)

@@ -165,3 +165,11 @@ def test_late_decision_is_dated_when_it_was_made() -> None:
     assert decision.confirmation is not None
     assert decision.confirmation.detected_s == 22.0
     assert decision.confirmation.onset_s == 5.0
+
+
+def test_evidence_onset_ignores_a_stray_positive_before_a_long_gap() -> None:
+    """A stray positive 36 s before the crack keeps some evidence but is not the onset."""
+    probs = [0.9] + [0.1] * 11 + [0.9] * 6  # stray at 10 s, crack windows from 46 s
+    decisions = feed(Detector(), probs, EVIDENCE)
+    (confirmation,) = confirmations(decisions)
+    assert confirmation.onset_s == 10.0 + 12 * HOP - 5.0
