@@ -60,6 +60,22 @@ def chain_rows(recs: list[Any], classifier: Any, config: AgentConfig) -> list[di
     return rows
 
 
+def crack_stability(recs: list[Any], classifier: Any, config: AgentConfig) -> dict[str, Any]:
+    """|dp| between windows 1 s apart whose window ends lie inside the true first crack."""
+    one_s = config.with_detector(cadence="fixed", hop_s=1.0)
+    deltas = []
+    for rec in recs:
+        lo, hi = rec.regions[0][0], max(b for _, b in rec.regions)
+        start = max(0, int((lo - 10.0) * 16000))
+        piece = rec.audio[start : int((hi + 1.0) * 16000)]
+        result = analyze_audio(piece, classifier, one_s)
+        probs = [p for end, p in result.windows if lo <= end + start / 16000 <= hi]
+        deltas += list(np.abs(np.diff(probs)))
+    d = np.asarray(deltas)
+    return {"steps": int(d.size), "median_abs_dp": float(np.median(d)) if d.size else None,
+            "p90_abs_dp": float(np.percentile(d, 90)) if d.size else None}
+
+
 def summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
     m = event_metrics(rows)
     errs = [r["onset_error_s"] for r in rows if r["onset_error_s"] is not None]
@@ -118,6 +134,9 @@ def main() -> None:
             key = f"{kind}/{rule_name}/{cadence}"
             report["sets"][key] = {"summary": summary(rows), "rows": rows}
             print(key, json.dumps(report["sets"][key]["summary"]))
+        if kind != "none":
+            report.setdefault("stability_1s", {})[kind] = crack_stability(recs[:10], classifier,
+                                                                          base)
         del recs
     (args.out / "heldout.json").write_text(json.dumps(report, indent=2) + "\n")
     (args.out / "tables.md").write_text(tables(report))
@@ -144,6 +163,10 @@ def tables(report: dict[str, Any]) -> str:
             f"{f(spread and spread[1], '+.1f')}) s | {f(s['abs_onset_error_median'])} "
             f"({f(s['abs_onset_error_worst'])}) s | {f(s['delay_median'])} ({f(s['delay_worst'])})"
             f" s | {s['inferences']} |")
+    for kind, st in report.get("stability_1s", {}).items():
+        lines.append(f"\nStability inside first crack, {kind} (first 10 roasts, 1 s hop): "
+                     f"median |dp| {f(st['median_abs_dp'], '.3f')}, p90 "
+                     f"{f(st['p90_abs_dp'], '.3f')} over {st['steps']} steps.")
     lines += ["", "Adaptive cadence (lookback) against the fixed 3 s hop, chosen rule, by roast:",
               "", "| set | same outcome | median delay, adaptive - fixed | inferences, fixed / "
               "adaptive |", "|---|---|---|---|"]
