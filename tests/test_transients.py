@@ -1,6 +1,10 @@
-"""The pop counter: onsets of short transients above a running background, per block."""
+"""The pop counter: broadband onsets over a running background, per block, on synthetic,
+real (vendored, hand-labelled popcorn) and simulated audio."""
 
 from __future__ import annotations
+
+import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -11,22 +15,33 @@ from agent.sinks import ListSink
 from agent.transients import TransientConfig, TransientConfigError, TransientCounter, attach
 
 SR = 16000
+POPCORN = Path(__file__).resolve().parent.parent / "models" / "data" / "popcorn"
+
+
+def noise(seconds: float, seed: int = 0) -> np.ndarray:
+    """Fan-like steady noise: strong low-frequency rumble plus a weaker broadband hiss."""
+    rng = np.random.default_rng(seed)
+    n = int(seconds * SR)
+    x = np.cumsum(rng.standard_normal(n)) * 0.002
+    x -= np.convolve(x, np.ones(801) / 801, mode="same")  # drift removed
+    x += 0.02 * rng.standard_normal(n)
+    return x
 
 
 def clicks(seconds: float, times_s: list[float], snr_db: float = 20.0, seed: int = 0) -> np.ndarray:
-    """Pink-ish noise with damped 900 Hz pops at `times_s`, each `snr_db` over the noise RMS."""
-    rng = np.random.default_rng(seed)
-    n = int(seconds * SR)
-    noise = np.cumsum(rng.standard_normal(n)) * 0.002
-    noise -= np.convolve(noise, np.ones(801) / 801, mode="same")  # drift removed
-    noise += 0.02 * rng.standard_normal(n)
-    rms = float(np.sqrt(np.mean(noise**2)))
+    """`noise` with broadband pops at `times_s`: 10 ms noise bursts decaying with a 2 ms time
+    constant (a real pop is a vertical line across the spectrum), peak `snr_db` over the
+    noise RMS."""
+    x = noise(seconds, seed)
+    rng = np.random.default_rng(seed + 1)
+    rms = float(np.sqrt(np.mean(x**2)))
     t = np.arange(160) / SR
-    pop = np.sin(2 * np.pi * 900 * t) * np.exp(-t / 0.004)
     for at in times_s:
+        pop = rng.standard_normal(160) * np.exp(-t / 0.002)
+        pop /= np.abs(pop).max()
         s = int(at * SR)
-        noise[s : s + 160] += 10 ** (snr_db / 20) * rms * pop
-    return noise.astype(np.float32)
+        x[s : s + 160] += 10 ** (snr_db / 20) * rms * pop
+    return x.astype(np.float32)
 
 
 def feed(counter: TransientCounter, audio: np.ndarray, block: int) -> None:
@@ -34,8 +49,18 @@ def feed(counter: TransientCounter, audio: np.ndarray, block: int) -> None:
         counter.push(audio[start : start + block])
 
 
+def popcorn(name: str) -> tuple[np.ndarray, dict]:
+    """A vendored popcorn recording and its hand labels (models/data/popcorn)."""
+    import soundfile as sf
+
+    meta = json.loads((POPCORN / f"{name}.pops.json").read_text())
+    audio, sr = sf.read(POPCORN / meta["audio_file"], dtype="float32")
+    assert sr == SR == meta["sample_rate"]
+    return audio, meta
+
+
 def test_counts_clear_pops_at_the_right_times() -> None:
-    times = [2.0 + 0.37 * k for k in range(20)]
+    times = [3.0 + 0.37 * k for k in range(20)]
     counter = TransientCounter(SR)
     feed(counter, clicks(12.0, times), 1600)
     found = np.array(counter.onset_times())
@@ -43,25 +68,51 @@ def test_counts_clear_pops_at_the_right_times() -> None:
     assert np.max(np.abs(found - np.array(times))) < 0.01  # within a few 2 ms frames
 
 
-def test_steady_noise_counts_almost_nothing() -> None:
+def test_steady_noise_counts_nothing() -> None:
     counter = TransientCounter(SR)
-    feed(counter, clicks(30.0, []), 1600)
-    assert counter.total_onsets <= 3
+    feed(counter, noise(60.0, seed=3), 1600)
+    assert counter.total_onsets == 0
+
+
+def test_slow_level_changes_and_tones_count_nothing() -> None:
+    """A fan speeding up (level ramp of 12 dB over 5 s) and a steady 5 kHz whine: no onsets."""
+    x = noise(30.0, seed=4)
+    t = np.arange(len(x)) / SR
+    x *= 10 ** (np.clip(t - 10.0, 0.0, 5.0) * 12 / 5 / 20)
+    x += 0.01 * np.sin(2 * np.pi * 5000 * t)
+    counter = TransientCounter(SR)
+    feed(counter, x.astype(np.float32), 1600)
+    assert counter.total_onsets == 0
+
+
+def test_nothing_counts_during_warm_up() -> None:
+    """Pops in the first `warmup_s` are never counted; the same pops later are."""
+    warm = TransientConfig().warmup_s
+    early = [0.05, 0.3, 0.9, 1.4, 1.9]
+    late = [warm + 1.0 + 0.4 * k for k in range(5)]
+    counter = TransientCounter(SR)
+    feed(counter, clicks(warm + 4.0, early + late, snr_db=30.0), 1600)
+    found = counter.onset_times()
+    assert min(found) >= warm
+    assert len(found) == len(late)
 
 
 def test_result_does_not_depend_on_block_size() -> None:
-    audio = clicks(8.0, [1.5 + 0.5 * k for k in range(10)], snr_db=12.0, seed=2)
+    audio, _ = popcorn("Popcorn200v2")
+    audio = np.concatenate([clicks(8.0, [2.5 + 0.5 * k for k in range(10)], 12.0, 2),
+                            audio[int(25 * SR) : int(45 * SR)]])
     counts = []
-    for block in (160, 1600, 4000, 1601):
+    for block in (160, 1600, 4000, 1601, 16000):
         counter = TransientCounter(SR)
         feed(counter, audio, block)
         counts.append(counter.onset_times())
+    assert len(counts[0]) > 40
     assert all(c == counts[0] for c in counts)
 
 
 def test_rate_and_crack_count_reach_telemetry_and_state() -> None:
     counter = TransientCounter(SR, TransientConfig(rate_window_s=10.0))
-    feed(counter, clicks(12.0, [2.0 + 0.5 * k for k in range(20)]), 1600)
+    feed(counter, clicks(12.0, [2.2 + 0.45 * k for k in range(20)]), 1600)
     assert counter.pops_per_min(12.0) == pytest.approx(20 * 6.0)
 
     class Zero:
@@ -86,18 +137,56 @@ def test_bad_config_names_the_parameter() -> None:
         TransientCounter(SR, TransientConfig(high_hz=9000.0))
     with pytest.raises(TransientConfigError, match="k_db"):
         TransientCounter(SR, TransientConfig(k_db=0.0))
+    with pytest.raises(TransientConfigError, match="split_hz"):
+        TransientCounter(SR, TransientConfig(split_hz=300.0))
+    with pytest.raises(TransientConfigError, match="n_high_bands"):
+        TransientCounter(SR, TransientConfig(n_high_bands=0))
+    with pytest.raises(TransientConfigError, match="warmup_s"):
+        TransientCounter(SR, TransientConfig(warmup_s=-1.0))
+
+
+@pytest.mark.parametrize(
+    ("name", "min_r", "max_abs_error"),
+    # Measured (docs/PERFORMANCE.md): v1 r = 0.989, +2.9 %; v2 r = 0.993, +6.6 %.
+    [("Popcorn200v1", 0.97, 0.10), ("Popcorn200v2", 0.97, 0.12)],
+)
+def test_rate_follows_hand_labelled_popcorn(name: str, min_r: float, max_abs_error: float) -> None:
+    """Real popcorn (vendored, hand-labelled): per-10 s counts follow the hand count."""
+    audio, meta = popcorn(name)
+    true = np.asarray(meta["pop_times_s"])
+    counter = TransientCounter(SR)
+    feed(counter, audio, 1600)
+    got = np.asarray(counter.onset_times())
+    edges = np.arange(0.0, len(audio) / SR + 10.0, 10.0)
+    g, _ = np.histogram(got, edges)
+    t, _ = np.histogram(true, edges)
+    assert np.corrcoef(g, t)[0, 1] >= min_r
+    assert abs(len(got) - len(true)) / len(true) <= max_abs_error
+    # Most onsets sit on a labelled pop, and most labelled pops get one (30 ms tolerance).
+    near = np.abs(got[:, None] - true[None, :]) <= 0.03
+    assert near.any(axis=1).mean() >= 0.8
+    assert near.any(axis=0)[true >= TransientConfig().warmup_s].mean() >= 0.85
 
 
 def test_count_follows_a_simulated_roast() -> None:
-    """Seed 102 (popcorn popper, 322 true pops): measured r = 0.996 per 10 s bin and -11 %
-    count error; across 20 roasts the median r is 0.80 (docs/PERFORMANCE.md)."""
-    from agent.bench_roasts import counter_outcome
+    """Seed 103 (small drum, pops ~25 dB over the background): against the simulator's pops
+    merged like the counter merges them (closer than `refractory_ms` count once), measured
+    r = 0.998 per 10 s bin, -0.4 % count error, no onset before first crack. Across seeds
+    100-119 the median r is 0.79: quiet pops (median SNR under ~6 dB) and pops dulled by a
+    low-pass microphone are missed (docs/PERFORMANCE.md)."""
     from models.simulator import simulate_roast
 
-    audio, truth = simulate_roast(102)
+    audio, truth = simulate_roast(103)
     counter = TransientCounter(SR)
     feed(counter, audio, 1600)
-    outcome = counter_outcome(102, audio, truth, counter)
-    assert outcome.bin_correlation >= 0.95
-    assert abs(outcome.count_error) <= 0.25
-    assert outcome.false_before_crack <= 30
+    got = np.asarray(counter.onset_times())
+    merged: list[float] = []
+    for t in sorted(list(truth.pop_times_s) + list(truth.second_crack_pop_times_s)):
+        if not merged or t - merged[-1] >= TransientConfig().refractory_ms / 1000:
+            merged.append(t)
+    edges = np.arange(0.0, len(audio) / SR + 10.0, 10.0)
+    g, _ = np.histogram(got, edges)
+    t, _ = np.histogram(merged, edges)
+    assert np.corrcoef(g, t)[0, 1] >= 0.95
+    assert abs(len(got) - len(merged)) / len(merged) <= 0.15
+    assert np.sum(got < truth.first_crack_onset_s) <= 5
