@@ -79,7 +79,7 @@ class CadenceConfig:
     idle_hop_s: float = 15.0
     dense_hop_s: float | None = None
     rise_fraction: float = 0.5
-    pops_per_min: float = 90.0
+    pops_per_min: float = 15.0
     hold_s: float = 30.0
     lookback: bool = True
 

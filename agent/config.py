@@ -25,12 +25,14 @@ from pydantic import (
     model_validator,
 )
 
+from agent.cadence import CadenceConfig
 from agent.settings import DetectorSettings
 
 DEFAULT_CONFIG_PATH = Path(__file__).resolve().parent.parent / "config" / "agent.yaml"
 ENV_PREFIX = "FIRSTCRACK_"
 PUBLISHED_MODEL = "syamaner/coffee-first-crack-detection"
 _DEFAULTS = DetectorSettings()
+_CADENCE = CadenceConfig()
 AGENT_ID_RE = r"^[a-z0-9_-]+$"
 
 
@@ -100,7 +102,7 @@ class DetectorConfig(_Section):
     idle_hop_s: float = Field(15.0, ge=1.0, le=120.0)
     dense_hop_s: float | None = Field(None, ge=0.5, le=60.0)
     cadence_rise_fraction: float = Field(0.5, gt=0.0, le=1.0)
-    cadence_pops_per_min: float = Field(90.0, ge=0.0, le=100000.0)  # 0: the pop rate never wakes
+    cadence_pops_per_min: float = Field(_CADENCE.pops_per_min, ge=0.0, le=100000.0)  # 0: off
     cadence_hold_s: float = Field(30.0, ge=0.0, le=600.0)
 
     def to_cadence(self) -> Any:
