@@ -26,8 +26,11 @@ EVAL_COMMAND = (
     "firstcrack evaluate --model demo --simulate 30,10 --sim-seed-offset 10000 "
     "--json models/demo/eval_heldout.json"
 )
-CHECK_SEED = 10001
-"""A held-out simulator seed (training used seeds from 0 up; evaluation from 10000)."""
+CHECK_SEED = 10000
+"""A held-out simulator seed (training used seeds below 10000; evaluation from 10000): the
+first one, under simulator v2, whose first crack is dense with a median pop SNR of at least
+12 dB, chosen from the truth's params and not from the model's scores. (10001 became a
+clipped small drum at 2 dB pop SNR, where the bar below means nothing.)"""
 CHECK_DURATION_S = 150.0
 WINDOW_S = 10.0
 
@@ -90,8 +93,7 @@ def crack_scores_separate(p_inside: np.ndarray, p_before: np.ndarray) -> bool:
     """Inside-crack windows rank above pre-crack ones (pairwise AUC >= 0.85), score higher on
     average by >= 0.15, and at least one is confidently first crack (p >= 0.8).
 
-    Seed 10001 is the hardest held-out roast (a quiet drum behind a 4 kHz microphone: the
-    detector misses it at full length), so the bar is "has learned pops", not "detects it".
+    The bar is "has learned pops" on an audible roast, not "detects every roast".
     """
     pairs = p_inside[:, None] - p_before[None, :]
     auc = float(np.mean(pairs > 0) + 0.5 * np.mean(pairs == 0))
