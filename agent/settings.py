@@ -40,8 +40,8 @@ class DetectorSettings:
     """
 
     threshold: float = 0.6
-    min_positive: int = 5
-    confirm_s: float = 20.0
+    min_positive: int = 6
+    confirm_s: float = 15.0
     hop_s: float = 3.0
     armed: bool = True
     min_roast_s: float = 0.0

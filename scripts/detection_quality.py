@@ -30,7 +30,7 @@ import numpy as np
 from agent.config import AgentConfig
 from agent.event_eval import Truth, event_metrics, score_event
 from agent.pipeline import analyze_audio
-from agent.rule_sweep import format_row, score_fixed, sweep, write_sweep
+from agent.rule_sweep import format_row, pick, score_fixed, sweep, write_sweep
 from models.classifier import load_classifier
 from models.datasets import load_recordings
 from models.simulator import write_roast
@@ -110,7 +110,12 @@ def main() -> None:
     classifier = load_classifier(args.model, backend="auto")
     base = AgentConfig()
     if args.skip_sweep:
-        best = json.loads((args.out / "sweep.json").read_text())["best"]
+        found = json.loads((args.out / "sweep.json").read_text())
+        best = found["best"] = pick(found["rows"])
+        found["best_per_rule"] = {r: pick([x for x in found["rows"] if x["rule"] == r])
+                                  for r in ("evidence", "k_of_n")}
+        write_sweep(found, args.out, f"confirmation rules, tuning roasts - {args.model}")
+        print("tuning best:     ", format_row(best))
     else:
         recs = []
         for kind, seeds in TUNE.items():

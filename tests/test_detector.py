@@ -6,7 +6,8 @@ from agent.detector import Detector, Phase
 from agent.settings import DetectorSettings
 
 HOP = 3.0
-DEFAULT = DetectorSettings(rule="k_of_n")
+PUBLISHED = {"rule": "k_of_n", "min_positive": 5, "confirm_s": 20.0}  # 5 in 20 s
+DEFAULT = DetectorSettings(**PUBLISHED)
 
 
 def feed(
@@ -73,7 +74,7 @@ def test_fires_once_per_roast_until_start() -> None:
 
 
 def test_min_roast_s_ignores_early_positives() -> None:
-    settings = DetectorSettings(min_roast_s=40.0, rule="k_of_n")
+    settings = DetectorSettings(min_roast_s=40.0, **PUBLISHED)
     decisions = feed(Detector(), [0.9] * 16, settings)
     assert not any(d.positive for d in decisions[:10])  # ends 10..37 s < 40 s
     conf = confirmations(decisions)[0]
@@ -92,7 +93,7 @@ def test_not_armed_never_confirms_and_armed_setting_is_honoured() -> None:
     assert confirmations(feed(det, [0.9] * 10)) == []
     det.set_armed(True, now_s=40.0)
     assert det.phase is Phase.ARMED and det.roast_start_s == 40.0
-    off = DetectorSettings(armed=False, rule="k_of_n")
+    off = DetectorSettings(armed=False, **PUBLISHED)
     assert confirmations(feed(det, [0.9] * 10, off, start_s=50.0)) == []
 
 
@@ -120,7 +121,7 @@ def test_reset_clears_latch_and_rearms_with_auto_arm() -> None:
 
 def test_threshold_change_applies_to_next_window() -> None:
     det = Detector()
-    low = DetectorSettings(threshold=0.3, rule="k_of_n")
+    low = DetectorSettings(threshold=0.3, **PUBLISHED)
     decisions = feed(det, [0.4] * 4) + feed(det, [0.4] * 2, low, start_s=22.0)
     assert [d.positive for d in decisions] == [False] * 4 + [True] * 2
 

@@ -17,7 +17,7 @@ from agent.settings import DetectorSettings
 from agent.sinks import ListSink
 from tests.fakes import SlowScorer, loud
 
-KOFN = DetectorSettings(rule="k_of_n")  # these tests count windows the k-of-n way
+KOFN = DetectorSettings(rule="k_of_n", min_positive=5, confirm_s=20.0)  # these tests count windows the k-of-n way
 
 SR = 16000
 
