@@ -17,7 +17,8 @@ from agent.settings import DetectorSettings
 from agent.sinks import ListSink
 from tests.fakes import SlowScorer, loud
 
-KOFN = DetectorSettings(rule="k_of_n", min_positive=5, confirm_s=20.0)  # these tests count windows the k-of-n way
+# These tests count windows the k-of-n way (the published 5 in 20 s).
+KOFN = DetectorSettings(rule="k_of_n", min_positive=5, confirm_s=20.0)
 
 SR = 16000
 
