@@ -125,11 +125,12 @@ class Windower:
                 f"window ending at sample {end_sample} is not in the ring "
                 f"(holds {max(0, oldest)}..{self._total})"
             )
-        ordered = np.concatenate(
-            (self._ring[self._total % self._size :], self._ring[: self._total % self._size])
+        start = (end_sample - self.window_samples) % self._size
+        first = min(self.window_samples, self._size - start)
+        # Two slices at most (the window may wrap around the ring); never the whole ring.
+        return np.concatenate(
+            (self._ring[start : start + first], self._ring[: self.window_samples - first])
         )
-        stop = self._size - (self._total - end_sample)
-        return ordered[stop - self.window_samples : stop].copy()
 
     def window_at(self, end_sample: int) -> Window:
         """The window ending at `end_sample`, re-cut from the ring (see `samples_ending`)."""

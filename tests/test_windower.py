@@ -47,3 +47,17 @@ def test_hop_change_applies_to_next_window(signal: np.ndarray) -> None:
             if win.end_s == 13.0:
                 w.hop_s = 1.0
     assert ends[:5] == [10.0, 13.0, 14.0, 15.0, 16.0]
+
+
+def test_window_at_recuts_past_windows_from_the_history_ring() -> None:
+    """With history, any window ending in the last `history_s` is the one a fixed hop cut."""
+    audio = np.random.default_rng(5).standard_normal(SR * 60).astype(np.float32)
+    fixed = {w.end_sample: w.samples for w in Windower(SR, 10.0, 3.0).push(audio)}
+    w = Windower(SR, 10.0, 15.0, history_s=20.0)
+    for start in range(0, len(audio), 1234):
+        list(w.push(audio[start : start + 1234]))
+    for end, samples in fixed.items():
+        if end >= len(audio) - 20 * SR:
+            np.testing.assert_array_equal(w.window_at(end).samples, samples)
+    with pytest.raises(ValueError, match="not in the ring"):
+        w.window_at(len(audio) - 25 * SR)
