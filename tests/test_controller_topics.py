@@ -96,7 +96,9 @@ def _agent(broker: Mosquitto, tmp_path: Path) -> Agent:
         environ={},
         overrides={
             "state_dir": str(tmp_path / "state"),
-            "detector": {"auto_arm": False},
+            # The scripted positives below are counted the published k-of-n way.
+            "detector": {"auto_arm": False, "rule": "k_of_n", "min_positive": 5,
+                         "confirm_s": 20.0},
             "mqtt": {
                 "host": "127.0.0.1",
                 "port": broker.port,

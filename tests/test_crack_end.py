@@ -92,8 +92,12 @@ def test_rejects_a_non_positive_quiet_period() -> None:
         CrackEndTracker(quiet_s=0.0)
 
 
+PUBLISHED = DetectorSettings(rule="k_of_n", min_positive=5, confirm_s=20.0)
+"""The scripted probabilities in these tests confirm the published 5 in 20 s way."""
+
+
 def _runtime(sink: ListSink, quiet_s: float = 30.0) -> Runtime:
-    runtime = Runtime(NullScorer(), DetectorSettings(), [sink], auto_arm=False)  # type: ignore[arg-type]
+    runtime = Runtime(NullScorer(), PUBLISHED, [sink], auto_arm=False)  # type: ignore[arg-type]
     runtime.crack_end = CrackEndTracker(quiet_s, 10.0)
     return runtime
 
@@ -132,7 +136,7 @@ def test_runtime_publishes_one_end_event_and_state_with_ratio() -> None:
 
 def test_runtime_without_tracker_publishes_no_end_and_start_clears_it() -> None:
     sink = ListSink()
-    runtime = Runtime(NullScorer(), DetectorSettings(), [sink])  # type: ignore[arg-type]
+    runtime = Runtime(NullScorer(), PUBLISHED, [sink])  # type: ignore[arg-type]
     _windows(runtime, [0.9] * 10 + [0.0] * 30, start=10.0)
     assert [e.event_type for e in sink.events] == ["first_crack"]
     assert runtime.snapshot().extra["first_crack_end_ts"] is None

@@ -24,7 +24,7 @@ def scored(rid: str, duration: float, positives: list[float], onset: float | Non
 
 def test_replay_matches_the_detector_rule() -> None:
     s = scored("r", 300.0, [100.0 + 3 * i for i in range(6)], 95.0)
-    fc = replay(s, DetectorSettings(rule="k_of_n"), 10.0)
+    fc = replay(s, DetectorSettings(rule="k_of_n", min_positive=5, confirm_s=20.0), 10.0)
     assert fc is not None and fc.detected_at_s == 112.0 and fc.onset_s == 95.0
 
 
