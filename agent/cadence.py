@@ -138,11 +138,8 @@ class AdaptiveCadence:
         """Whether a window scoring `probability` wakes the cadence."""
         return probability >= self.config.rise_fraction * threshold
 
-    def should_look_back(self, skipped: bool, wake: bool, probability: float,
-                         threshold: float) -> bool:
-        """Score a window's skipped grid windows? (lookback on, any skipped, roast not settled)."""
-        if not (self.config.lookback and skipped) or self.config.mode == "fixed":
-            return False
+    def should_look_back(self, wake: bool, probability: float, threshold: float) -> bool:
+        """Score the skipped grid windows of a window? Not once the roast is settled."""
         with self._lock:
             if self._confirmed:
                 return False
@@ -230,6 +227,8 @@ class CadenceDriver:
     def _with_lookback(self, window: Window, grid: int) -> Window:
         """Attach the grid windows skipped since the last window (oldest first)."""
         assert self.cadence is not None
+        if not self.cadence.config.lookback:
+            return window
         if self._last_end is None or window.end_sample - self._last_end <= grid:
             return window
         skipped = []
@@ -243,11 +242,9 @@ class CadenceDriver:
 
     def wants_lookback(self, window: Window, probability: float, threshold: float) -> bool:
         """Score `window.skipped` before `window` (see the module docstring)?"""
-        if self.cadence is None:
+        if self.cadence is None or not window.skipped:
             return False
-        return self.cadence.should_look_back(
-            bool(window.skipped), window.wake, probability, threshold
-        )
+        return self.cadence.should_look_back(window.wake, probability, threshold)
 
     def on_scored(
         self,

@@ -39,12 +39,19 @@ class Chain:
 
     runtime: Runtime
     driver: CadenceDriver
-    cadence: AdaptiveCadence | None
-    transients: TransientCounter
 
     @property
     def windower(self) -> Windower:
         return self.driver.windower
+
+    @property
+    def cadence(self) -> AdaptiveCadence | None:
+        return self.driver.cadence
+
+    @property
+    def transients(self) -> TransientCounter:
+        assert self.driver.counter is not None  # build_chain always gives one
+        return self.driver.counter
 
     def scored(self, window: Window, telemetry: Telemetry) -> None:
         """Bookkeeping after one window was scored: the cadence hears its result."""
@@ -105,4 +112,4 @@ def build_chain(
     history_s = cadence.history_s() if cadence is not None else 0.0
     windower = Windower(SAMPLE_RATE, detector.window_s, runtime.current_settings().hop_s,
                         history_s=history_s)
-    return Chain(runtime, CadenceDriver(windower, cadence, transients), cadence, transients)
+    return Chain(runtime, CadenceDriver(windower, cadence, transients))

@@ -197,11 +197,12 @@ def evaluate(
             result["simulated"] = {"crack_seeds": crack, "no_crack_seeds": none,
                                    "duration_s": sim_duration}
         result["data"] = str(data)
-        labels, probs, rows, problems = _run(classifier, Path(data), config,
-                                             audio_offset_s, progress)  # type: ignore[arg-type]
-        if sweep is not None and rows:
-            result["rule_sweep"] = _sweep(classifier, Path(data), config, audio_offset_s,
-                                          progress, Path(sweep), model)
+        labels, probs, rows, problems, analysed = _run(
+            classifier, Path(data), config, audio_offset_s, progress  # type: ignore[arg-type]
+        )
+        if sweep is not None and analysed:
+            result["rule_sweep"] = _sweep(classifier, analysed, config, progress, Path(sweep),
+                                          model)
     result.update(
         window_metrics=window_metrics(labels, probs, settings.threshold),
         threshold_sweep=threshold_sweep(labels, probs),
@@ -219,13 +220,20 @@ def evaluate(
     return result
 
 
-def _sweep(classifier: Any, data: Path, config: AgentConfig, audio_offset_s: float,
+def _sweep(classifier: Any, analysed: list[tuple[Recording, Any]], config: AgentConfig,
            progress: bool, folder: Path, model: str) -> dict[str, Any]:
-    """The rule trade-off on these recordings (agent/rule_sweep.py); the best rows and files."""
-    from agent.rule_sweep import format_row, score_fixed, sweep, write_sweep
+    """The rule trade-off on the recordings `_run` analysed (agent/rule_sweep.py).
 
-    recordings = load_recordings(data, [], audio_offset_s)
-    scored = score_fixed(recordings, classifier, config, progress)
+    The sweep replays the detector over fixed-hop scores: with `cadence: fixed`
+    those are the analyses already made; otherwise the recordings are scored
+    once more at the fixed hop.
+    """
+    from agent.rule_sweep import format_row, score_fixed, scored_of, sweep, write_sweep
+
+    if config.detector.cadence == "fixed":
+        scored = [scored_of(Truth.of(rec), analysis) for rec, analysis in analysed]
+    else:
+        scored = score_fixed([rec for rec, _ in analysed], classifier, config, progress)
     found = sweep(scored, config.detector.to_settings(), config.detector.window_s)
     files = write_sweep(found, folder, f"confirmation rules - {model}")
     for name in ("best", "published"):
@@ -236,7 +244,8 @@ def _sweep(classifier: Any, data: Path, config: AgentConfig, audio_offset_s: flo
 
 def _run(classifier: Any, data: Path, config: AgentConfig, audio_offset_s: float,
          progress: bool):
-    """(window labels, window probabilities, per-recording event rows, problems)."""
+    """(window labels, window probabilities, per-recording event rows, problems, and each
+    recording with its analysis; the last two are empty for the chunk layout)."""
     problems: list[dict[str, str]] = []
     window_s = config.detector.window_s
     if detect_layout(data) == "chunks":
@@ -245,20 +254,22 @@ def _run(classifier: Any, data: Path, config: AgentConfig, audio_offset_s: float
         if not chunks:
             raise EvaluateError(f"{data}: no readable chunks")
         probs = score_windows(classifier, [c.audio for c in chunks])
-        return np.array([c.label for c in chunks]), probs, [], problems
+        return np.array([c.label for c in chunks]), probs, [], problems, []
     recordings = load_recordings(data, problems, audio_offset_s)
     if not recordings:
         raise EvaluateError(f"{data}: no annotated recordings ({len(problems)} problems)")
     labels: list[int] = []
     probs: list[float] = []
     rows = []
+    analysed = []
     for rec in tqdm(recordings, desc="evaluate", unit="roast", disable=not progress):
         analysis = analyze_audio(rec.audio, classifier, config)
         for end_s, p in analysis.windows:
             labels.append(label_window(end_s - window_s, window_s, rec.regions))
             probs.append(p)
         rows.append(score_event(Truth.of(rec), analysis.first_crack))
-    return np.array(labels), np.array(probs), rows, problems
+        analysed.append((rec, analysis))
+    return np.array(labels), np.array(probs), rows, problems, analysed
 
 
 def format_summary(result: dict[str, Any]) -> str:

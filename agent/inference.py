@@ -120,25 +120,25 @@ def score_due(due: Sequence[tuple[Lane, Window, int]], scorer: BatchScorer) -> l
         threshold = lane.runtime.current_settings().threshold
         if lane.driver.wants_lookback(window, float(probs[i]), threshold):
             back += [(i, old) for old in window.skipped]
-    back_probs, back_gates, back_ms = np.zeros(0), [], 0.0
+    rescored: dict[int, list[tuple[Window, float, tuple[float, bool]]]] = {}
+    back_ms = 0.0
     if back:
         back_probs, back_gates, back_ms, n = _predict(
             scorer, [lanes[i] for i, _ in back], [w for _, w in back]
         )
         if n:
             sizes.append(n)
+        for (i, old), p, gate in zip(back, back_probs, back_gates, strict=True):
+            rescored.setdefault(i, []).append((old, float(p), gate))
     for i, (lane, window, dropped) in enumerate(due):
         if dropped:
             name = lane.runtime.scorer.name
             log.warning("%s: inference behind, dropped %d stale window(s)", name, dropped)
-        for k, (owner, old) in enumerate(back):
-            if owner == i:
-                level, silent = back_gates[k]
-                telemetry = lane.runtime.process_scored(
-                    old.end_s, float(back_probs[k]), level, 0.0 if silent else back_ms, silent,
-                    known_s=window.end_s,
-                )
-                lane.scored(old, telemetry)
+        for old, p, (level, silent) in rescored.get(i, []):
+            telemetry = lane.runtime.process_scored(
+                old.end_s, p, level, 0.0 if silent else back_ms, silent, known_s=window.end_s
+            )
+            lane.scored(old, telemetry)
         level, silent = gates[i]
         telemetry = lane.runtime.process_scored(
             window.end_s, float(probs[i]), level, 0.0 if silent else ms, silent, dropped

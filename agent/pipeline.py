@@ -57,6 +57,8 @@ class AnalysisResult:
     telemetry: list[Telemetry] = field(default_factory=list)
     first_crack_end: FirstCrackEndResult | None = None
     cadence: str = "fixed"
+    pop_onsets_s: list[float] = field(default_factory=list)
+    """Onsets the chain's pop counter heard (stream seconds)."""
 
     def to_json_dict(self) -> dict[str, Any]:
         fc, end = self.first_crack, self.first_crack_end
@@ -116,4 +118,5 @@ def analyze_audio(
         telemetry=sink.telemetries,
         first_crack_end=FirstCrackEndResult(ends[0].end_audio_s, ends[0].audio_s) if ends else None,
         cadence=config.detector.cadence,
+        pop_onsets_s=chain.transients.onset_times(),
     )

@@ -37,7 +37,7 @@ import numpy as np
 
 from agent.config import AgentConfig
 from agent.detector import Detector
-from agent.pipeline import FirstCrackResult, analyze_audio
+from agent.pipeline import AnalysisResult, FirstCrackResult, analyze_audio
 from agent.settings import DetectorSettings
 
 MAX_FA_PER_HOUR = 0.1
@@ -64,13 +64,14 @@ def score_fixed(recordings: Sequence[Any], classifier: Any, config: AgentConfig,
     from agent.event_eval import Truth
 
     fixed = config.with_detector(cadence="fixed")
-    out = []
-    for rec in tqdm(recordings, desc="score", unit="roast", disable=not progress):
-        result = analyze_audio(rec.audio, classifier, fixed)
-        ends = np.array([e for e, _ in result.windows])
-        probs = np.array([p for _, p in result.windows])
-        out.append(Scored(Truth.of(rec), ends, probs))
-    return out
+    return [scored_of(Truth.of(rec), analyze_audio(rec.audio, classifier, fixed))
+            for rec in tqdm(recordings, desc="score", unit="roast", disable=not progress)]
+
+
+def scored_of(truth: Any, result: AnalysisResult) -> Scored:
+    """A fixed-hop analysis as the sweep's cached scores."""
+    return Scored(truth, np.array([e for e, _ in result.windows]),
+                  np.array([p for _, p in result.windows]))
 
 
 def replay(scored: Scored, settings: DetectorSettings, window_s: float) -> FirstCrackResult | None:

@@ -52,3 +52,8 @@ def test_evaluate_sweep_writes_the_curve_and_table(tmp_path: Path) -> None:
     assert len(found["rows"]) == 200 and found["best"]["crack_recordings"] == 1
     assert (out / "tradeoff.png").read_bytes()[:4] == b"\x89PNG"
     assert json.loads((tmp_path / "e.json").read_text())["rule_sweep"]["best"] == found["best"]
+    # With a fixed cadence the evaluation's own windows are the sweep's scores: same rows.
+    fixed = tmp_path / "fixed"
+    assert main(["evaluate", "--model", "demo", "--simulate", "1,1", "--sim-duration", "120",
+                 "--sim-seed-offset", "50000", "--cadence", "fixed", "--sweep", str(fixed)]) == 0
+    assert json.loads((fixed / "sweep.json").read_text())["rows"] == found["rows"]
