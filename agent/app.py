@@ -1,6 +1,6 @@
 """Assemble and run the agent: config -> source, classifier, runtime, sinks -> run -> shut down.
 
-`Agent.run()` reads as the list of steps in STYLE.md item 10. SIGINT and
+`Agent.run()` reads as a list of steps: start sinks, stream, shut down. SIGINT and
 SIGTERM stop the source; the loop drains, the sinks publish `offline` and
 flush, and the process exits 0.
 """

@@ -14,7 +14,7 @@ Policy (`AdaptiveCadence.hop_s`), re-decided on every audio block:
   event is latched for the roast; more inferences change nothing but the
   telemetry rate).
 
-Confirmation semantics (DESIGN.md section 6 counts *windows*): with a 2 s hop
+Confirmation semantics (README, "Detector" counts *windows*): with a 2 s hop
 the detector's "5 positives in 20 s" confirms after ~8 s of positive audio
 instead of ~12 s at the published 3 s hop, and consecutive windows overlap
 more, so a short run of loud distractors could confirm too. To keep the

@@ -1,4 +1,4 @@
-"""The `firstcrack` command line (DESIGN.md section 3).
+"""The `firstcrack` command line (README, "Command line").
 
 Exit codes: 0 success; 2 bad usage, bad config, bad input file or a model
 that cannot be loaded (the message names the offending thing); 1 runtime

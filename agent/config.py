@@ -1,4 +1,4 @@
-"""The one validated configuration model (DESIGN.md section 4).
+"""The one validated configuration model (README, "Configuration").
 
 `load_config()` reads `config/agent.yaml` (or a given file), applies
 `FIRSTCRACK_<KEY>` environment overrides (`__` between nested levels), and
@@ -84,7 +84,7 @@ class AudioConfig(_Section):
 
 
 class DetectorConfig(_Section):
-    """Detector parameters (DESIGN.md section 6); the first five are runtime-settable."""
+    """Detector parameters (README, "Detector"); the first five are runtime-settable."""
 
     threshold: float = Field(_DEFAULTS.threshold, ge=0.0, le=1.0)
     min_positive: int = Field(_DEFAULTS.min_positive, ge=1, le=100)

@@ -1,4 +1,4 @@
-"""First-crack decision logic, apart from any model (DESIGN.md section 6).
+"""First-crack decision logic, apart from any model (README, "Detector").
 
 A small state machine fed one probability per window. All times are stream
 seconds (`audio_s`), so it is testable with plain lists of numbers; the

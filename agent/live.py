@@ -5,7 +5,7 @@ into the windower and drops each due window into a one-place slot. The
 inference worker takes the newest window from the slot. When inference is
 slower than the hop, a window still waiting in the slot is replaced by a
 newer one and counted as dropped: the agent stays current instead of
-building a backlog (DESIGN.md section 1).
+building a backlog (README, "What runs where").
 """
 
 from __future__ import annotations

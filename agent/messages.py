@@ -1,6 +1,6 @@
 """Outgoing payloads: one dataclass each, with `to_payload()`.
 
-Field names are a contract (DESIGN.md section 5); `tests/test_messages.py`
+Field names are a contract (README, "MQTT"); `tests/test_runtime.py`
 holds them in place. Timestamps are wall-clock UTC ISO 8601 strings; roast
 times are seconds since the roast clock started.
 """

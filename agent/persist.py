@@ -1,4 +1,4 @@
-"""Runtime settings persisted across restarts (DESIGN.md section 5: accepted `/set` values).
+"""Runtime settings persisted across restarts (README, "MQTT": accepted `/set` values).
 
 One small JSON file, `state_dir/settings.json`, replaced atomically (temp file,
 fsync, `os.replace`) so a crash mid-write leaves either the old or the new

@@ -1,4 +1,4 @@
-"""Validation of remote commands arriving on `/set` topics (DESIGN.md section 5).
+"""Validation of remote commands arriving on `/set` topics (README, "MQTT").
 
 Every payload is untrusted: it is checked for size, UTF-8, type, range and
 finiteness before anything sees it. Numbers are matched with an explicit

@@ -24,7 +24,7 @@ RUNTIME_SETTING_NAMES: tuple[str, ...] = (
 
 @dataclass(frozen=True)
 class DetectorSettings:
-    """Detector parameters (DESIGN.md section 6).
+    """Detector parameters (README, "Detector").
 
     threshold: a window is positive when p(first_crack) >= threshold (0..1).
     min_positive: evidence needed to confirm first crack, in positive windows.

@@ -7,9 +7,10 @@ Point `--cracks` at any folder of short clips (WAV/FLAC/OGG, any rate or channel
 they are downmixed and resampled to 16 kHz mono) that each hold a few first-crack pops, and
 `--background` at clips of the same roaster without cracks, each at least one window (10 s)
 long. Crack clips must be shorter than the window. `--popcorn` takes files or folders.
-With the real recordings beside a checkout: `--cracks ../shared/data/real/bowerhaus-firstcrack/
-cracks --background .../bowerhaus-firstcrack/background --popcorn .../popcorn/Popcorn200v1.wav
-.../Popcorn200v2.wav .../Popcorn200v3.wav` (the held-out popcorn recordings).
+The README's "Detection quality" figures came from the bowerhaus FirstCrack recordings
+(GPL-3.0, kept outside this repository, evaluation only): `--cracks DIR/cracks --background
+DIR/background --popcorn POPCORN/Popcorn200v1.wav POPCORN/Popcorn200v2.wav
+POPCORN/Popcorn200v3.wav` (popcorn recordings never used for training).
 
 A crack clip is shorter than the 10 s window the model scores, so it is scored two ways:
 - spliced: the clip replaces a stretch of a real 10 s background segment, with short

@@ -1,6 +1,6 @@
 """The whole agent (`firstcrack run`) against a real mosquitto, with the shipped demo model.
 
-Rules protected (DESIGN.md sections 5 and 6): a simulated roast gives exactly one
+Rules protected (README, "MQTT" and "Detector"): a simulated roast gives exactly one
 first-crack event near the truth; nothing is lost while the broker is away (an
 event published during an outage arrives once, with the same event_id, even
 across an agent SIGKILL); clean shutdown publishes `offline`; several roasters

@@ -1,4 +1,4 @@
-"""The command-line contract (DESIGN.md section 3): outputs, JSON fields and exit codes."""
+"""The command-line contract (README, "Command line"): outputs, JSON fields and exit codes."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""`firstcrack evaluate-clips` on generated clip folders (never the real data in ../shared).
+"""`firstcrack evaluate-clips` on generated clip folders, never real recordings from outside.
 
 Most tests use a fake scorer whose p is the window's peak level, so the expected figures
 are known exactly: clicks separate perfectly from steady noise. One test runs the CLI end

@@ -1,4 +1,4 @@
-"""The detector is a state machine over lists of probabilities (DESIGN.md section 6)."""
+"""The detector is a state machine over lists of probabilities (README, "Detector")."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """Faults: broker away at start, broker restarted mid-roast, agent killed while offline.
 
-Rule protected (DESIGN.md section 5): nothing is lost while the broker is away.
+Rule protected (README, "MQTT"): nothing is lost while the broker is away.
 Events and state changes go through the durable outbox and arrive in order,
 with their original `event_id`, exactly once in a normal broker restart.
 

@@ -1,6 +1,6 @@
 """The MQTT sink against a real mosquitto: availability, discovery, `/set` commands.
 
-Rules protected (DESIGN.md section 5): retained `online` with an `offline` last
+Rules protected (README, "MQTT"): retained `online` with an `offline` last
 will; discovery and every `/state` on connect and when Home Assistant comes
 online; every `/set` validated, echoed when accepted, reported on `<base>/error`
 and snapped back when rejected; nothing a client sends crashes the agent.

@@ -51,7 +51,7 @@ def drive(runtime: Runtime, count: int, start: float = 10.0, samples: np.ndarray
 
 
 def test_payload_field_names_are_the_contract() -> None:
-    """DESIGN.md section 5 names these fields; consumers depend on them."""
+    """README, "MQTT" names these fields; consumers depend on them."""
     assert {"ts", "roast_s", "probability", "threshold", "dbfs", "inference_ms", "phase"} <= {
         f.name for f in fields(Telemetry)
     }

@@ -1,4 +1,4 @@
-"""Incoming commands: `<base>/<setting>/set` and `<base>/roast/set` (DESIGN.md section 5).
+"""Incoming commands: `<base>/<setting>/set` and `<base>/roast/set` (README, "MQTT").
 
 Every payload is validated (`agent/remote.py`) before the runtime sees it. A
 rejected command goes to `<base>/error` with a log line, and the setting's

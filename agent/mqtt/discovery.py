@@ -1,4 +1,4 @@
-"""Home Assistant MQTT discovery payloads (per-component, DESIGN.md section 5).
+"""Home Assistant MQTT discovery payloads (per-component, README, "MQTT").
 
 One retained config message per entity on
 `<discovery_prefix>/<component>/<agent_id>/<object>/config`. Per-component

@@ -1,4 +1,4 @@
-"""Durable on-disk FIFO for messages that must not be lost (DESIGN.md section 5).
+"""Durable on-disk FIFO for messages that must not be lost (README, "MQTT").
 
 Events and state changes are written here first and deleted only once the
 broker has acknowledged them (PUBACK), so a broker outage or an agent restart

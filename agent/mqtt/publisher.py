@@ -1,4 +1,4 @@
-"""The MQTT sink: paho client and durable outbox sender (DESIGN.md section 5).
+"""The MQTT sink: paho client and durable outbox sender (README, "MQTT").
 
 Incoming `/set` and `roast/set` commands are routed by `agent/mqtt/commands.py`.
 

@@ -1,4 +1,4 @@
-"""Topic names for one agent (DESIGN.md section 5), built only from the validated agent_id.
+"""Topic names for one agent (README, "MQTT"), built only from the validated agent_id.
 
 Incoming topic names are looked up in the fixed tables built here; nothing
 received from the broker is ever turned into a topic we publish to.
