@@ -25,8 +25,8 @@ from pydantic import (
     model_validator,
 )
 
-from agent.cadence import CadenceConfig
-from agent.settings import DetectorSettings
+from agent.core.cadence import CadenceConfig
+from agent.core.settings import DetectorSettings
 
 DEFAULT_CONFIG_PATH = Path(__file__).resolve().parent.parent / "config" / "agent.yaml"
 ENV_PREFIX = "FIRSTCRACK_"
@@ -94,9 +94,9 @@ class DetectorConfig(_Section):
     min_roast_s: float = Field(_DEFAULTS.min_roast_s, ge=0, le=3600)
     silence_dbfs: float = Field(_DEFAULTS.silence_dbfs, ge=-160, le=0)
     auto_arm: bool = True
-    # How positives confirm first crack (agent/detector.py): a leaky evidence count, or k-of-n.
+    # How positives confirm first crack (agent/core/detector.py): a leaky evidence count, or k-of-n.
     rule: Literal["evidence", "k_of_n"] = _DEFAULTS.rule
-    # Adaptive cadence (agent/cadence.py): infer every idle_hop_s while nothing suggests
+    # Adaptive cadence (agent/core/cadence.py): infer every idle_hop_s while nothing suggests
     # first crack; at hop_s (or dense_hop_s) once p rises or the pop rate does.
     cadence: Literal["fixed", "adaptive"] = "adaptive"
     idle_hop_s: float = Field(15.0, ge=1.0, le=120.0)
@@ -107,7 +107,7 @@ class DetectorConfig(_Section):
 
     def to_cadence(self) -> Any:
         """The `CadenceConfig` these settings describe."""
-        from agent.cadence import CadenceConfig
+        from agent.core.cadence import CadenceConfig
 
         return CadenceConfig(
             mode=self.cadence,
@@ -135,7 +135,7 @@ _NODE = r"^[A-Za-z0-9_.-]+$"
 
 
 class ArtisanConfig(_Section):
-    """The Artisan WebSocket bridge (agent/artisan.py): Artisan connects to ws://host:port/path.
+    """The Artisan WebSocket bridge (agent/artisan/bridge.py): Artisan connects to ws://host:port/path.
 
     Node names are the keys of the `data` object Artisan reads its channels from;
     the commands are what Artisan's CHARGE/DROP button actions send to start/end the roast.
@@ -174,7 +174,7 @@ def _check_topic_filter(topic: str) -> str:
 
 
 class TriggerConfig(_Section):
-    """One controller message that means CHARGE or DROP (agent/controller.py).
+    """One controller message that means CHARGE or DROP (agent/mqtt/controller.py).
 
     topic: an MQTT subscription filter (wildcards `+`/`#` allowed).
     payload: the value that triggers, compared case-insensitively after trimming whitespace:

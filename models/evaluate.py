@@ -4,7 +4,7 @@ These are the per-window numbers the published baseline reports (accuracy,
 precision, recall, F1, ROC-AUC, confusion matrix) and a threshold sweep, so a
 threshold can be chosen with the trade-off in view. Event metrics (onset
 error, missed roasts, false alarms per hour) run the live detector and live in
-`agent.event_eval`, because `models` must not import `agent`.
+`agent.tools.event_eval`, because `models` must not import `agent`.
 
 Conventions: label 1 = first_crack; a window is predicted positive when
 p >= threshold (the detector's rule); precision with no positive prediction,

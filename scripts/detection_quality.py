@@ -9,7 +9,7 @@ which uses seeds below 10000):
   (about 5 h); only these choose the rule's parameters;
 - held out: dense 41000-41019, sparse 41100-41119, no crack 41200-41229 (about 6 h).
 
-Steps: sweep the rule grid on the tuning set (agent/rule_sweep.py), then run
+Steps: sweep the rule grid on the tuning set (agent/tools/rule_sweep.py), then run
 the chosen setting through the agent's real chain on the held-out set under
 the adaptive cadence (with lookback, the default). For the fixed 3 s hop, each
 roast is scored once through the same chain and the detector is replayed on
@@ -31,9 +31,9 @@ from typing import Any
 import numpy as np
 
 from agent.config import AgentConfig
-from agent.event_eval import Truth, event_metrics, score_event
-from agent.pipeline import analyze_audio
-from agent.rule_sweep import format_row, pick, replay, score_fixed, sweep, write_sweep
+from agent.live.analyze import analyze_audio
+from agent.tools.event_eval import Truth, event_metrics, score_event
+from agent.tools.rule_sweep import format_row, pick, replay, score_fixed, sweep, write_sweep
 from models.classifier import load_classifier
 from models.datasets import load_recordings
 from models.simulator import write_roast
@@ -145,7 +145,7 @@ def main() -> None:
         rows = chain_rows(recs, classifier, base.with_detector(cadence="adaptive", **chosen))
         sets[f"{kind}/chosen/adaptive"] = {"summary": summary(rows), "rows": rows}
         # The fixed hop through the chain is one scoring pass; both rules replay it (the
-        # detector is the same code, agent/rule_sweep.py).
+        # detector is the same code, agent/tools/rule_sweep.py).
         scored = score_fixed(recs, classifier, base)
         for rule_name, rule in (("chosen", chosen), ("published", published)):
             settings = base.with_detector(**rule).detector.to_settings()

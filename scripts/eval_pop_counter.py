@@ -1,4 +1,4 @@
-"""Measure the pop counter (agent/transients.py) on real and simulated audio.
+"""Measure the pop counter (agent/core/transients.py) on real and simulated audio.
 
 Usage::
 
@@ -42,7 +42,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from agent.transients import TransientConfig, TransientCounter  # noqa: E402
+from agent.core.transients import TransientConfig, TransientCounter  # noqa: E402
 
 SR = 16000
 BLOCK = 1600  # samples: the live loop's default 0.1 s block
@@ -293,8 +293,8 @@ def simulated(crack_seeds: list[int], nocrack_seeds: list[int]) -> None:
 
 
 def _hold_s() -> float:
-    """The adaptive cadence's hold after a trigger (agent/cadence.py default), seconds."""
-    from agent.cadence import CadenceConfig
+    """The adaptive cadence's hold after a trigger (agent/core/cadence.py default), seconds."""
+    from agent.core.cadence import CadenceConfig
 
     return CadenceConfig().hold_s
 

@@ -28,10 +28,10 @@ import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
 from agent.config import MqttConfig
-from agent.messages import FirstCrackEvent, RoastState
+from agent.core.messages import FirstCrackEvent, RoastState
+from agent.core.settings import DetectorSettings
 from agent.mqtt.publisher import MqttSink
-from agent.remote import CommandError
-from agent.settings import DetectorSettings
+from agent.mqtt.validation import CommandError
 
 MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
 WAIT_S = 10.0

@@ -25,12 +25,12 @@ import soundfile as sf
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import InvalidStatus
 
-from agent.app import Agent, AgentParts
-from agent.artisan import ArtisanBridge, ArtisanError
-from agent.artisan_protocol import FCE_EVENT, FCS_EVENT
+from agent.artisan.bridge import ArtisanBridge, ArtisanError
+from agent.artisan.protocol import FCE_EVENT, FCS_EVENT
 from agent.config import ArtisanConfig, load_config
-from agent.crack_end import FirstCrackEndEvent
-from agent.messages import FirstCrackEvent, RoastState, Telemetry
+from agent.core.crack_end import FirstCrackEndEvent
+from agent.core.messages import FirstCrackEvent, RoastState, Telemetry
+from agent.live.app import Agent, AgentParts
 from agent.sources import FileSource
 from models.simulator import draw_timeline
 from tests.mqtt_fixtures import (  # noqa: F401 - fixtures
@@ -285,11 +285,11 @@ def test_simulated_roast_gives_one_fcs_and_one_fce_at_true_times(
     )
     source = FileSource(tmp_path / "roast.wav", speed=30.0)
     agent = Agent(AgentParts(config, source, MarkerScorer(), []))
-    assert agent.artisan is not None
+    assert agent.artisan.bridge is not None
     runner = threading.Thread(target=agent.run, kwargs={"install_signals": False}, daemon=True)
     runner.start()
     try:
-        assert agent.artisan.wait_listening(WAIT_S)
+        assert agent.artisan.bridge.wait_listening(WAIT_S)
 
         async def artisan(a: ArtisanClient) -> ArtisanClient:
             await a.request("startRoasting")  # CHARGE button action
@@ -302,7 +302,7 @@ def test_simulated_roast_gives_one_fcs_and_one_fce_at_true_times(
             await a.request("endRoasting")  # DROP button action
             return a
 
-        client: ArtisanClient = run_client(agent.artisan.url, artisan)
+        client: ArtisanClient = run_client(agent.artisan.bridge.url, artisan)
     finally:
         agent.stop()
         runner.join(WAIT_S)
@@ -323,7 +323,7 @@ def test_simulated_roast_gives_one_fcs_and_one_fce_at_true_times(
     assert 0.0 <= fcs_at - _iso_epoch(fc["ts"]) < 1.0
     assert 0.0 <= fce_at - _iso_epoch(fce["ts"]) < 1.0
 
-    state = agent.runtime.snapshot().to_payload()
+    state = agent.core.runtime.snapshot().to_payload()
     assert state["phase"] == "idle" and state["first_crack"]  # DROP came from Artisan
     assert state["first_crack_end_roast_s"] is not None
     assert state["development_ratio"] == pytest.approx(

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from agent.bench import add_bench_arguments, run_bench
+from agent.tools.bench import add_bench_arguments, run_bench
 
 
 def parse(*argv: str) -> argparse.Namespace:

@@ -12,7 +12,7 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
-from agent.broker import BrokerError, InProcessBroker
+from agent.tools.broker import BrokerError, InProcessBroker
 from tests.mqtt_fixtures import Subscriber
 
 

@@ -7,13 +7,13 @@ import threading
 import numpy as np
 import pytest
 
-from agent.cadence import AdaptiveCadence, CadenceConfig, CadenceConfigError, CadenceDriver
-from agent.chain import build_chain
 from agent.config import AgentConfig
-from agent.live import LiveLoop
-from agent.pipeline import analyze_audio
-from agent.sinks import ListSink
-from agent.windower import Windower
+from agent.core.cadence import AdaptiveCadence, CadenceConfig, CadenceConfigError, CadenceDriver
+from agent.core.sinks import ListSink
+from agent.core.windower import Windower
+from agent.live.analyze import analyze_audio
+from agent.live.chain import build_chain
+from agent.live.loop import LiveLoop
 from tests.fakes import SlowScorer, loud
 
 SR = 16000

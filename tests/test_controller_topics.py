@@ -13,9 +13,9 @@ from typing import Any
 
 import pytest
 
-from agent.app import Agent, AgentParts
 from agent.config import ConfigError, ControllerConfig, load_config
-from agent.controller import ControllerLifecycle
+from agent.live.app import Agent, AgentParts
+from agent.mqtt.controller import ControllerLifecycle
 from tests.mqtt_fixtures import (  # noqa: F401 - fixtures
     WAIT_S,
     Mosquitto,
@@ -125,7 +125,7 @@ def _state(sub: Subscriber, predicate: Any) -> dict[str, Any]:
 
 def _windows(agent: Agent, probs: list[float], start: float) -> float:
     for i, p in enumerate(probs):
-        agent.runtime.process_scored(start + HOP * i, p, -20.0, 1.0, silent=False)
+        agent.core.runtime.process_scored(start + HOP * i, p, -20.0, 1.0, silent=False)
     return start + HOP * (len(probs) - 1)
 
 
@@ -145,27 +145,27 @@ def test_charge_and_drop_over_mqtt_drive_roast_clock_and_dtr(
         online = sub.wait_for(lambda m: m.topic.endswith("/availability") and m.text == "online")
         assert online  # published after the controller subscriptions (same connection, in order)
         _windows(agent, [0.9] * 5, start=10.0)  # before CHARGE: idle, nothing counts
-        assert agent.runtime.detector.confirmation is None
+        assert agent.core.runtime.detector.confirmation is None
 
-        agent.runtime.advance(100.0)
+        agent.core.runtime.advance(100.0)
         sub.client.publish("shop/roaster/events", b"", qos=1, retain=True)  # clears it
         sub.client.publish("shop/roaster/events", "FCs", qos=1)  # not a trigger
         sub.client.publish("shop/roaster/events", "CHARGE", qos=1)
         started = _state(sub, lambda s: s["phase"] == "armed")
         assert started["roast_s"] == 0.0
-        assert agent.controller.handled == ["start"]
+        assert agent.mqtt.controller.handled == ["start"]
 
         # first crack: positives from stream 403 s -> onset 398 s = roast 298 s
         _windows(agent, [0.1] * 100 + [0.9] * 6, start=103.0)
-        assert agent.runtime.detector.confirmation is not None
-        agent.runtime.advance(520.0)
+        assert agent.core.runtime.detector.confirmation is not None
+        agent.core.runtime.advance(520.0)
         sub.clear()
         sub.client.publish("shop/x/json", json.dumps({"event": "DROP"}), qos=1)
         dropped = _state(sub, lambda s: s["phase"] == "idle" and s["first_crack"])
         assert dropped["roast_s"] == pytest.approx(420.0)
         assert dropped["development_s"] == pytest.approx(520.0 - 398.0)
         assert dropped["development_ratio"] == pytest.approx((520.0 - 398.0) / 420.0, abs=1e-3)
-        assert agent.controller.handled == ["start", "drop"]
+        assert agent.mqtt.controller.handled == ["start", "drop"]
 
         # the broker restarts (subscriptions lost there): the sink subscribes again
         sub.clear()
@@ -174,10 +174,10 @@ def test_charge_and_drop_over_mqtt_drive_roast_clock_and_dtr(
         sub.wait_for(
             lambda m: m.topic.endswith("/availability") and m.text == "online", WAIT_S * 2
         )
-        agent.runtime.advance(600.0)
+        agent.core.runtime.advance(600.0)
         sub.client.publish("shop/roaster/events", "charge", qos=1)
         restarted = _state(sub, lambda s: s["phase"] == "armed" and not s["first_crack"])
         assert restarted["development_ratio"] is None
-        assert agent.controller.handled == ["start", "drop", "start"]
+        assert agent.mqtt.controller.handled == ["start", "drop", "start"]
     finally:
         agent.close(timeout=2.0)

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import pytest
 
-from agent.crack_end import CrackEndTracker, FirstCrackEndEvent
-from agent.detector import Confirmation
-from agent.runtime import Runtime
-from agent.settings import DetectorSettings
-from agent.sinks import ListSink
+from agent.core.crack_end import CrackEndTracker, FirstCrackEndEvent
+from agent.core.detector import Confirmation
+from agent.core.runtime import Runtime
+from agent.core.settings import DetectorSettings
+from agent.core.sinks import ListSink
 
 HOP = 3.0
 FC = Confirmation(detected_s=100.0, onset_s=83.0, probability=0.9, positive_windows=5)

@@ -12,7 +12,7 @@ import json
 import numpy as np
 import pytest
 
-from agent.event_eval import trained_seeds
+from agent.tools.event_eval import trained_seeds
 from models.classifier import DEMO_MODEL_DIR, load_classifier
 from models.simulator import simulate_roast
 

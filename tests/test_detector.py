@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from agent.detector import Detector, Phase
-from agent.settings import DetectorSettings
+from agent.core.detector import Detector, Phase
+from agent.core.settings import DetectorSettings
 
 HOP = 3.0
 PUBLISHED = {"rule": "k_of_n", "min_positive": 5, "confirm_s": 20.0}  # 5 in 20 s

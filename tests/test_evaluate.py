@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from agent.event_eval import (
+from agent.tools.event_eval import (
     EvaluateError,
     Truth,
     add_evaluate_arguments,

@@ -20,8 +20,8 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
-from agent.messages import Telemetry
-from agent.settings import RUNTIME_SETTING_NAMES
+from agent.core.messages import Telemetry
+from agent.core.settings import RUNTIME_SETTING_NAMES
 from tests.mqtt_fixtures import (  # noqa: F401
     FakeHandler,
     Mosquitto,

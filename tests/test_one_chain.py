@@ -12,11 +12,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from agent.chain import build_chain
 from agent.cli import main
 from agent.config import AgentConfig
-from agent.pipeline import analyze_audio
-from agent.sinks import ListSink
+from agent.core.sinks import ListSink
+from agent.live.analyze import analyze_audio
+from agent.live.chain import build_chain
 from tests.fakes import loud
 
 SR = 16000

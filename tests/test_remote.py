@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from agent.persist import SettingsStore
-from agent.remote import (
+from agent.live.persist import SettingsStore
+from agent.mqtt.validation import (
     MAX_PAYLOAD_BYTES,
     CommandError,
     parse_roast_command,

@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 
 from agent.cli import main
-from agent.event_eval import Truth
-from agent.rule_sweep import Scored, replay, sweep
-from agent.settings import DetectorSettings
+from agent.core.settings import DetectorSettings
+from agent.tools.event_eval import Truth
+from agent.tools.rule_sweep import Scored, replay, sweep
 
 HOP = 3.0
 

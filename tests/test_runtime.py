@@ -8,13 +8,13 @@ from typing import Any
 import numpy as np
 import pytest
 
-from agent.chain import build_chain
 from agent.config import AgentConfig
-from agent.live import LatestSlot, LiveLoop
-from agent.messages import FirstCrackEvent, RoastState, Telemetry
-from agent.runtime import Runtime, dbfs
-from agent.settings import DetectorSettings
-from agent.sinks import ListSink
+from agent.core.messages import FirstCrackEvent, RoastState, Telemetry
+from agent.core.runtime import Runtime, dbfs
+from agent.core.settings import DetectorSettings
+from agent.core.sinks import ListSink
+from agent.live.chain import build_chain
+from agent.live.loop import LatestSlot, LiveLoop
 from tests.fakes import SlowScorer, loud
 
 # These tests count windows the k-of-n way (the published 5 in 20 s).
@@ -131,7 +131,7 @@ def test_roast_commands_drive_the_lifecycle() -> None:
 
 
 def test_latest_slot_keeps_newest_and_counts_replaced() -> None:
-    from agent.windower import Window
+    from agent.core.windower import Window
 
     slot = LatestSlot()
     for i in range(4):

@@ -9,10 +9,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from agent.runtime import Runtime
-from agent.settings import DetectorSettings
-from agent.sinks import ListSink
-from agent.transients import TransientConfig, TransientConfigError, TransientCounter, attach
+from agent.core.runtime import Runtime
+from agent.core.settings import DetectorSettings
+from agent.core.sinks import ListSink
+from agent.core.transients import TransientConfig, TransientConfigError, TransientCounter, attach
 
 SR = 16000
 POPCORN = Path(__file__).resolve().parent.parent / "models" / "data" / "popcorn"

@@ -1,6 +1,6 @@
 """Incoming commands: `<base>/<setting>/set` and `<base>/roast/set` (README, "MQTT").
 
-Every payload is validated (`agent/remote.py`) before the runtime sees it. A
+Every payload is validated (`agent/mqtt/validation.py`) before the runtime sees it. A
 rejected command goes to `<base>/error` with a log line, and the setting's
 old `/state` is re-published so UIs snap back. Incoming topic names only
 select from the fixed table in `Topics`; nothing received becomes a topic.
@@ -12,10 +12,10 @@ import logging
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from agent.messages import RoastState, to_json
+from agent.core.messages import RoastState, to_json
+from agent.core.settings import RUNTIME_SETTING_NAMES, DetectorSettings, format_setting
 from agent.mqtt.topics import Topics
-from agent.remote import CommandError, parse_roast_command, parse_setting
-from agent.settings import RUNTIME_SETTING_NAMES, DetectorSettings, format_setting
+from agent.mqtt.validation import CommandError, parse_roast_command, parse_setting
 
 log = logging.getLogger("firstcrack.mqtt")
 

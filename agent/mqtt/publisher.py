@@ -30,12 +30,12 @@ from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
 from tenacity import Retrying, retry_if_exception_type, wait_exponential_jitter
 
 from agent.config import MqttConfig
-from agent.messages import FirstCrackEvent, RoastState, Telemetry, to_json
+from agent.core.messages import FirstCrackEvent, RoastState, Telemetry, to_json
+from agent.core.settings import DetectorSettings, format_setting
 from agent.mqtt.commands import CommandHandler, CommandRouter
 from agent.mqtt.discovery import discovery_messages
 from agent.mqtt.outbox import KIND_EVENT, OUTBOX_FILE, Outbox, OutboxEntry
 from agent.mqtt.topics import Topics
-from agent.settings import DetectorSettings, format_setting
 
 log = logging.getLogger("firstcrack.mqtt")
 

@@ -30,7 +30,7 @@ class DetectorSettings:
     min_positive: evidence needed to confirm first crack, in positive windows.
     confirm_s: seconds; under `k_of_n` the look-back span that must hold
         `min_positive` positives, under `evidence` the half-life of the
-        accumulated evidence (agent/detector.py).
+        accumulated evidence (agent/core/detector.py).
     hop_s: seconds between window ends (inference cadence when fixed).
     armed: whether positives may confirm first crack at all.
     min_roast_s: positives before this roast time (seconds) are ignored.

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from agent.pipeline import AnalysisResult
+from agent.live.analyze import AnalysisResult
 
 
 def plot_analysis(result: AnalysisResult, out: Path, truth_path: Path | None = None) -> Path:

@@ -4,7 +4,7 @@ The windower owns a ring buffer of the last `window_s + history_s` seconds.
 It emits a window whenever the stream reaches the next due end: the first
 when the buffer is full, then every `hop` samples. The extra `history_s` lets
 the adaptive cadence re-score windows its idle hop passed over
-(`window_at`, agent/cadence.py "lookback"). Due ends are counted in samples
+(`window_at`, agent/core/cadence.py "lookback"). Due ends are counted in samples
 from the start of the stream, so the windows are identical whatever the
 chunk sizes (tests/test_windower.py holds that). `hop_s` may change between
 windows (runtime `/set`, adaptive cadence); the change applies to the next
@@ -28,7 +28,7 @@ class Window:
     sample_rate: Hz.
     skipped: windows on the fixed-hop grid that the idle cadence passed over
         since the previous window, oldest first (scored only if this one wakes
-        the cadence; see agent/cadence.py).
+        the cadence; see agent/core/cadence.py).
     wake: the cadence was already dense when this window came due, so its
         `skipped` windows are scored whatever this window scores.
     """

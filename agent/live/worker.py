@@ -5,7 +5,7 @@ windows into its one-place slot. This worker waits on all slots at once,
 takes every window that is due, runs the non-silent ones through the shared
 classifier as ONE batch, and hands each result to its roaster's runtime. A
 single roaster is simply a batch of one, and offline `analyze` calls the same
-`score_due` (agent/chain.py), so there is one code path.
+`score_due` (agent/live/chain.py), so there is one code path.
 """
 
 from __future__ import annotations
@@ -19,11 +19,11 @@ from typing import TYPE_CHECKING, Protocol
 import numpy as np
 
 if TYPE_CHECKING:
-    from agent.cadence import CadenceDriver
-    from agent.live import LiveLoop
-    from agent.messages import Telemetry
-    from agent.runtime import Runtime
-    from agent.windower import Window
+    from agent.core.cadence import CadenceDriver
+    from agent.core.messages import Telemetry
+    from agent.core.runtime import Runtime
+    from agent.core.windower import Window
+    from agent.live.loop import LiveLoop
 
 log = logging.getLogger("firstcrack.inference")
 
@@ -106,7 +106,7 @@ def score_due(due: Sequence[tuple[Lane, Window, int]], scorer: BatchScorer) -> l
     """Score each lane's due window, with its cadence lookback, and run the detectors.
 
     One batch holds every lane's due window. A window that wakes its lane's
-    cadence (agent/cadence.py) has the grid windows its idle hop skipped
+    cadence (agent/core/cadence.py) has the grid windows its idle hop skipped
     scored in a second batch; each lane then hears its windows in time order,
     the re-scored ones dated at the waking window's end. Returns the sizes of
     the batches that reached the classifier.

@@ -5,7 +5,7 @@ asks for data every sampling interval; the bridge answers with the latest
 first-crack probability and a 0/1 first-crack flag, under configurable node
 names, and pushes `addEvent` FCs/FCe when the agent confirms first crack and
 decides it has ended. CHARGE/DROP from Artisan's button actions start and end
-the roast. The message shapes are in `agent/artisan_protocol.py`.
+the roast. The message shapes are in `agent/artisan/protocol.py`.
 
 Threads: the server runs on its own asyncio loop in a background thread. The
 runtime calls the Sink methods from the inference thread; they only update a
@@ -32,7 +32,7 @@ from websockets.asyncio.server import Server, ServerConnection, broadcast, serve
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
-from agent.artisan_protocol import (
+from agent.artisan.protocol import (
     FCE_EVENT,
     FCS_EVENT,
     MAX_MESSAGE_BYTES,
@@ -43,9 +43,9 @@ from agent.artisan_protocol import (
     parse_frame,
 )
 from agent.config import ArtisanConfig
-from agent.crack_end import EVENT_TYPE as FIRST_CRACK_END
-from agent.messages import FirstCrackEvent, RoastState, Telemetry
-from agent.settings import DetectorSettings
+from agent.core.crack_end import EVENT_TYPE as FIRST_CRACK_END
+from agent.core.messages import FirstCrackEvent, RoastState, Telemetry
+from agent.core.settings import DetectorSettings
 
 log = logging.getLogger("firstcrack.artisan")
 

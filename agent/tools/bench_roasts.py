@@ -1,6 +1,6 @@
 """Whole simulated roasts through the live path: cadence trade-off and pop-counter accuracy.
 
-Used by `firstcrack bench --roasts N` (agent/bench.py). Every roast goes
+Used by `firstcrack bench --roasts N` (agent/tools/bench.py). Every roast goes
 through `analyze_audio` (windower, runtime, detector, and with the adaptive
 profile the cadence and pop counter), so the figures describe what the agent
 does live, with zero inference latency.
@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from agent.config import AgentConfig
-from agent.pipeline import analyze_audio
+from agent.live.analyze import analyze_audio
 
 SAMPLE_RATE = 16000
 ALIGN = 160  # windows end on whole 10 ms steps (hops and blocks are multiples of 160 samples)
@@ -166,7 +166,7 @@ def run_roast(
     scorer_factory: Any,
     study: RoastStudy,
 ) -> None:
-    """Simulate one roast and push it through each profile's chain (`agent.chain`)."""
+    """Simulate one roast and push it through each profile's chain (`agent.live.chain`)."""
     from models.simulator import simulate_roast
 
     audio, truth = simulate_roast(seed, crack=crack)

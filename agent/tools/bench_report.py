@@ -56,7 +56,7 @@ def bench_profiles(hop_s: float) -> dict[str, Any]:
 
 def roast_cpu(report: dict[str, Any], roasts: int, hop_s: float) -> dict[str, Any]:
     """Inference count, detection and CPU per roast minute: baseline vs agent profile."""
-    from agent.bench_roasts import PopOracleScorer, RoastStudy, run_roast
+    from agent.tools.bench_roasts import PopOracleScorer, RoastStudy, run_roast
 
     demo = report["models"].get("demo")
     if demo is not None:
@@ -147,7 +147,7 @@ def render_table(report: dict[str, Any]) -> str:
                 f"{f['speedup_vs_extractor']:.1f}"
             )
     if report.get("two_roasters"):
-        from agent.bench_multi import render
+        from agent.tools.bench_multi import render
 
         lines += render(report["two_roasters"])
     roasts = report.get("roasts")
@@ -209,8 +209,8 @@ class _CostedScorer:
 
 def actual_agent_roast(report: dict[str, Any], seed: int = 100) -> dict[str, Any]:
     """Measured (not modelled) process CPU of one crack roast, agent profile, full AST."""
-    from agent.bench_models import load_variants
-    from agent.bench_roasts import PopOracleScorer, RoastStudy, run_roast
+    from agent.tools.bench_models import load_variants
+    from agent.tools.bench_roasts import PopOracleScorer, RoastStudy, run_roast
 
     model = report["models"]["full_ast"]
     best = best_variant(model)

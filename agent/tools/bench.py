@@ -4,14 +4,14 @@ One run measures, on this machine:
 
 1. per-window latency (p50, p95; warm-up excluded; `repeats` timed runs, the
    variants interleaved round by round so a noisy neighbour hits all alike)
-   and CPU time per window, for each backend variant (agent/bench_models.py)
+   and CPU time per window, for each backend variant (agent/tools/bench_models.py)
    of the full-size AST (`--no-full` skips it) and of a small model (`--model`,
    default `demo`; skipped with a note when absent);
 2. feature extraction per window: `ASTFeatureExtractor`, vectorised, and
    incremental at a 3 s hop (models/fbank.py);
 3. the real-time factor (latency / hop) at the configured hop;
 4. inference CPU per roast minute over `--roasts` simulated roasts through
-   the live path (agent/bench_roasts.py): the *baseline profile* (torch fp32
+   the live path (agent/tools/bench_roasts.py): the *baseline profile* (torch fp32
    eager, extractor features, fixed 3 s hop) against the *agent profile*
    (fastest backend, incremental features, adaptive cadence);
 5. peak RSS.
@@ -94,7 +94,7 @@ def run_bench(args: argparse.Namespace) -> int:
     except BenchError as exc:
         print(f"firstcrack bench: {exc}", file=sys.stderr)
         return 2
-    from agent.bench_report import render_table
+    from agent.tools.bench_report import render_table
 
     text = json.dumps(report, indent=2, default=float)
     if args.json == "-":
@@ -126,7 +126,7 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
 
     repeats, roasts = _check(args)
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    from agent.bench_models import full_ast_dir, roast_windows, small_model_dir
+    from agent.tools.bench_models import full_ast_dir, roast_windows, small_model_dir
 
     args.cache.mkdir(parents=True, exist_ok=True)
     windows, run = roast_windows(4)
@@ -148,17 +148,17 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
     for key, model_dir in targets:
         report["models"][key] = bench_model(model_dir, windows, run, repeats, args)
     if roasts and report["models"]:
-        from agent.bench_report import roast_cpu
+        from agent.tools.bench_report import roast_cpu
 
         report["roasts"] = roast_cpu(report, roasts, args.hop)
     if args.roasters and small is not None:
-        from agent.bench_multi import two_roasters
+        from agent.tools.bench_multi import two_roasters
 
         report["two_roasters"] = two_roasters(
             small, duration_s=120.0 if args.quick else 300.0, threads=args.threads
         )
     if args.actual and "full_ast" in report["models"]:
-        from agent.bench_report import actual_agent_roast
+        from agent.tools.bench_report import actual_agent_roast
 
         report["actual_agent_roast_full_ast"] = actual_agent_roast(report)
     report["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
@@ -187,7 +187,7 @@ def bench_model(
     model_dir: Path, windows: np.ndarray, run: np.ndarray, repeats: int, args: Any
 ) -> dict[str, Any]:
     """Latency per variant (model only and whole window), features, accuracy vs torch fp32."""
-    from agent.bench_models import load_variants
+    from agent.tools.bench_models import load_variants
 
     variants = load_variants(model_dir, args.threads)
     front = variants[0].classifier.front
@@ -245,7 +245,7 @@ def bench_features(front: Any, run: np.ndarray, repeats: int) -> dict[str, Any]:
     return out
 
 
-if __name__ == "__main__":  # pragma: no cover - `python -m agent.bench`
+if __name__ == "__main__":  # pragma: no cover - `python -m agent.tools.bench`
     parser = argparse.ArgumentParser(prog="firstcrack bench")
     add_bench_arguments(parser)
     raise SystemExit(run_bench(parser.parse_args()))

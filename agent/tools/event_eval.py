@@ -1,7 +1,7 @@
 """`firstcrack evaluate`: window metrics and event metrics through the live detector path.
 
-Each whole recording goes through `agent.pipeline.analyze_audio`, the chain
-`firstcrack run` builds from the same config (agent/chain.py: windower,
+Each whole recording goes through `agent.live.analyze.analyze_audio`, the chain
+`firstcrack run` builds from the same config (agent/live/chain.py: windower,
 adaptive cadence with lookback, pop counter, classifier, detector), so the
 numbers describe the agent, not a lab version of it. `--config` reads an
 agent.yaml; `--threshold`, `--rule` and the other flags override its keys.
@@ -38,7 +38,7 @@ import numpy as np
 from tqdm import tqdm
 
 from agent.config import AgentConfig
-from agent.pipeline import analyze_audio
+from agent.live.analyze import analyze_audio
 from models.datasets import (
     LABELS,
     Recording,
@@ -222,13 +222,13 @@ def evaluate(
 
 def _sweep(classifier: Any, analysed: list[tuple[Recording, Any]], config: AgentConfig,
            progress: bool, folder: Path, model: str) -> dict[str, Any]:
-    """The rule trade-off on the recordings `_run` analysed (agent/rule_sweep.py).
+    """The rule trade-off on the recordings `_run` analysed (agent/tools/rule_sweep.py).
 
     The sweep replays the detector over fixed-hop scores: with `cadence: fixed`
     those are the analyses already made; otherwise the recordings are scored
     once more at the fixed hop.
     """
-    from agent.rule_sweep import format_row, score_fixed, scored_of, sweep, write_sweep
+    from agent.tools.rule_sweep import format_row, score_fixed, scored_of, sweep, write_sweep
 
     if config.detector.cadence == "fixed":
         scored = [scored_of(Truth.of(rec), analysis) for rec, analysis in analysed]
@@ -293,7 +293,7 @@ def format_summary(result: dict[str, Any]) -> str:
                          f"{ev['delay_s']['median']:.1f} s")
     best = (result.get("rule_sweep") or {}).get("best")
     if best:
-        from agent.rule_sweep import format_row
+        from agent.tools.rule_sweep import format_row
 
         lines.append(f"best rule on this data: {format_row(best)}")
     if result.get("problems"):

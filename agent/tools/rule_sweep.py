@@ -6,10 +6,10 @@ whole recordings: missed first cracks and detection delay on crack roasts
 against false alarms per hour on audio without first crack.
 
 Method: each recording is scored ONCE through the agent's chain at a fixed
-hop (`agent.pipeline.analyze_audio`), and the detector (pure, agent/detector.py)
+hop (`agent.live.analyze.analyze_audio`), and the detector (pure, agent/core/detector.py)
 is then replayed over those probabilities for every grid point, so the sweep
 costs one inference pass however large the grid. The adaptive cadence with
-lookback makes the same decisions as the fixed hop (agent/cadence.py), so the
+lookback makes the same decisions as the fixed hop (agent/core/cadence.py), so the
 figures hold for the default agent too; `evaluate` without `--sweep` measures
 the real chain end to end.
 
@@ -36,9 +36,9 @@ from typing import Any
 import numpy as np
 
 from agent.config import AgentConfig
-from agent.detector import Detector
-from agent.pipeline import AnalysisResult, FirstCrackResult, analyze_audio
-from agent.settings import DetectorSettings
+from agent.core.detector import Detector
+from agent.core.settings import DetectorSettings
+from agent.live.analyze import AnalysisResult, FirstCrackResult, analyze_audio
 
 MAX_FA_PER_HOUR = 0.1
 """False alarms per hour a chosen setting may raise on the sweep's audio."""
@@ -51,7 +51,7 @@ K_OF_N_GRID = {"min_positive": (2, 3, 4, 5, 6), "confirm_s": (15.0, 20.0, 30.0, 
 class Scored:
     """One recording scored at a fixed hop: its truth, window ends (s) and p per window."""
 
-    truth: Any  # agent.event_eval.Truth
+    truth: Any  # agent.tools.event_eval.Truth
     ends: np.ndarray
     probs: np.ndarray
 
@@ -61,7 +61,7 @@ def score_fixed(recordings: Sequence[Any], classifier: Any, config: AgentConfig,
     """Score every recording once through the chain at the config's fixed hop."""
     from tqdm import tqdm
 
-    from agent.event_eval import Truth
+    from agent.tools.event_eval import Truth
 
     fixed = config.with_detector(cadence="fixed")
     return [scored_of(Truth.of(rec), analyze_audio(rec.audio, classifier, fixed))
@@ -95,8 +95,8 @@ def grid(base: DetectorSettings) -> list[DetectorSettings]:
 
 def summarise(scored: Sequence[Scored], settings: DetectorSettings,
               window_s: float) -> dict[str, Any]:
-    """Event metrics (agent.event_eval) of one setting over all recordings."""
-    from agent.event_eval import event_metrics, score_event
+    """Event metrics (agent.tools.event_eval) of one setting over all recordings."""
+    from agent.tools.event_eval import event_metrics, score_event
 
     rows = [score_event(s.truth, replay(s, settings, window_s)) for s in scored]
     m = event_metrics(rows)

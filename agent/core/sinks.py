@@ -10,8 +10,8 @@ import sys
 import threading
 from typing import Any, Protocol, TextIO
 
-from agent.messages import FirstCrackEvent, RoastState, Telemetry, to_json
-from agent.settings import DetectorSettings
+from agent.core.messages import FirstCrackEvent, RoastState, Telemetry, to_json
+from agent.core.settings import DetectorSettings
 
 
 class Sink(Protocol):

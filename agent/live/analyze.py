@@ -1,4 +1,4 @@
-"""Offline analysis through the live path: the chain of `agent.chain.build_chain`.
+"""Offline analysis through the live path: the chain of `agent.live.chain.build_chain`.
 
 `analyze_audio` pushes a recording through the same chain (windower, adaptive
 cadence with lookback, pop counter, classifier, detector, first-crack end)
@@ -16,13 +16,13 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from agent.chain import SAMPLE_RATE, build_chain
 from agent.config import AgentConfig
-from agent.crack_end import FirstCrackEndEvent
-from agent.messages import Telemetry
-from agent.runtime import Scorer
-from agent.settings import DetectorSettings
-from agent.sinks import ListSink
+from agent.core.crack_end import FirstCrackEndEvent
+from agent.core.messages import Telemetry
+from agent.core.runtime import Scorer
+from agent.core.settings import DetectorSettings
+from agent.core.sinks import ListSink
+from agent.live.chain import SAMPLE_RATE, build_chain
 
 CHUNK_S = 0.1  # what a live source delivers per block
 

@@ -7,8 +7,8 @@ same thing, and a config file means the same in each of them.
 
 `Chain.feed(block)` is the synchronous way through (offline analysis and
 evaluation): each block goes through the cadence driver, and the windows that
-became due are scored at once by `agent.inference.score_due`, the very step
-the live inference worker runs. `agent.live.LiveLoop` runs a chain on two
+became due are scored at once by `agent.live.worker.score_due`, the very step
+the live inference worker runs. `agent.live.loop.LiveLoop` runs a chain on two
 threads instead (capture, then inference).
 """
 
@@ -20,15 +20,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from agent.cadence import AdaptiveCadence, CadenceDriver
 from agent.config import AgentConfig
-from agent.crack_end import CrackEndTracker
-from agent.messages import Telemetry
-from agent.runtime import Runtime, Scorer, SettingsPersistence
-from agent.settings import DetectorSettings
-from agent.sinks import Sink
-from agent.transients import TransientCounter, attach
-from agent.windower import Window, Windower
+from agent.core.cadence import AdaptiveCadence, CadenceDriver
+from agent.core.crack_end import CrackEndTracker
+from agent.core.messages import Telemetry
+from agent.core.runtime import Runtime, Scorer, SettingsPersistence
+from agent.core.settings import DetectorSettings
+from agent.core.sinks import Sink
+from agent.core.transients import TransientCounter, attach
+from agent.core.windower import Window, Windower
 
 SAMPLE_RATE = 16000
 
@@ -71,7 +71,7 @@ class Chain:
 
     def feed(self, block: np.ndarray) -> int:
         """Push one block and score what became due, synchronously; returns windows scored."""
-        from agent.inference import score_due
+        from agent.live.worker import score_due
 
         windows = self.due_windows(block)
         for window in windows:

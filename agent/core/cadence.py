@@ -8,7 +8,7 @@ Policy (`AdaptiveCadence.hop_s`), re-decided on every audio block:
 
 - *dense* (`dense_hop_s`) while any trigger fired within the last `hold_s`:
   the last window's p reached `rise_fraction` x threshold, or the pop counter
-  (agent/transients.py) reads at least `pops_per_min` onsets a minute, or the
+  (agent/core/transients.py) reads at least `pops_per_min` onsets a minute, or the
   detector already holds positives inside its confirm span;
 - *idle* (`idle_hop_s`) otherwise, and after first crack is confirmed (the
   event is latched for the roast; more inferences change nothing but the
@@ -33,7 +33,7 @@ time order, and only then the window itself. The detector therefore sees the
 same windows a fixed-hop agent would have seen from the moment anything
 looked like first crack; only windows before the wake differ, and those
 scored low. Events from re-scored windows are dated when the agent knew,
-not earlier (agent/runtime.py `known_s`). The idle hop is rounded up to a
+not earlier (agent/core/runtime.py `known_s`). The idle hop is rounded up to a
 whole number of dense hops so the windows stay on that grid.
 
 `CadenceDriver` is the glue used by the live loop and by offline
@@ -52,8 +52,8 @@ from typing import Literal
 
 import numpy as np
 
-from agent.transients import TransientCounter
-from agent.windower import Window, Windower
+from agent.core.transients import TransientCounter
+from agent.core.windower import Window, Windower
 
 CadenceMode = Literal["fixed", "adaptive"]
 

@@ -24,9 +24,9 @@ CHUNK = 1600  # 0.1 s blocks, as a live source delivers them
 def _lanes(audios: list[np.ndarray], scorer: Any, hop_s: float) -> list[Any]:
     import threading
 
-    from agent.chain import build_chain
     from agent.config import AgentConfig
-    from agent.live import LiveLoop
+    from agent.live.chain import build_chain
+    from agent.live.loop import LiveLoop
 
     cond = threading.Condition()
     config = AgentConfig().with_detector(hop_s=hop_s, cadence="fixed")
@@ -35,7 +35,7 @@ def _lanes(audios: list[np.ndarray], scorer: Any, hop_s: float) -> list[Any]:
 
 def _drive_shared(audios: list[np.ndarray], scorer: Any, hop_s: float) -> int:
     """Lockstep: every block of every roast, then one batch of whatever became due."""
-    from agent.inference import SharedInference
+    from agent.live.worker import SharedInference
 
     lanes = _lanes(audios, scorer, hop_s)
     worker = SharedInference(lanes, scorer)

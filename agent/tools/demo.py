@@ -93,8 +93,8 @@ class DemoWatcher:
 
 
 def run_demo(args: argparse.Namespace) -> int:
-    from agent.app import Agent, AgentParts
     from agent.config import load_config
+    from agent.live.app import Agent, AgentParts
     from agent.sources import SimSource
     from models.classifier import load_classifier
 
@@ -103,7 +103,7 @@ def run_demo(args: argparse.Namespace) -> int:
         host, _, port_text = args.broker.partition(":")
         port = int(port_text or 1883)
     else:
-        from agent.broker import InProcessBroker
+        from agent.tools.broker import InProcessBroker
 
         broker = InProcessBroker()
         host, port = "127.0.0.1", broker.start()
@@ -154,7 +154,7 @@ def _summary(truth: Any, watcher: DemoWatcher, agent: Any) -> None:
     state = watcher.last_state
     if state.get("development_s") is not None:
         print(f"development time    {state['development_s']:.0f} s at the end of the recording")
-    print(f"dropped windows     {agent.runtime.dropped_windows}")
+    print(f"dropped windows     {agent.core.runtime.dropped_windows}")
     print(
         f"events received     {len(watcher.events)} first_crack, "
         f"{len(watcher.end_events)} first_crack_end"

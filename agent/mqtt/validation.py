@@ -12,7 +12,7 @@ import math
 import re
 from typing import Any
 
-from agent.settings import RUNTIME_SETTING_NAMES
+from agent.core.settings import RUNTIME_SETTING_NAMES
 
 MAX_PAYLOAD_BYTES = 64
 ROAST_COMMANDS: tuple[str, ...] = ("start", "drop", "reset")

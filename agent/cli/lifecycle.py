@@ -31,10 +31,9 @@ def register(sub: argparse._SubParsersAction, handlers: dict[str, Handler]) -> N
         "seconds per roast minute and peak RSS, each as a ratio against the baseline profile.",
     )
     _wire(train, "models.train", "add_train_arguments", "run_train", "train", handlers)
-    _wire(
-        evaluate, "agent.event_eval", "add_evaluate_arguments", "run_evaluate", "evaluate", handlers
-    )
-    _wire(bench, "agent.bench", "add_bench_arguments", "run_bench", "bench", handlers)
+    _wire(evaluate, "agent.tools.event_eval", "add_evaluate_arguments", "run_evaluate",
+          "evaluate", handlers)
+    _wire(bench, "agent.tools.bench", "add_bench_arguments", "run_bench", "bench", handlers)
     clips = sub.add_parser(
         "evaluate-clips",
         help="how a model does on real short crack and background clips",
@@ -69,7 +68,7 @@ def _train_summary(report: Any) -> str:
 
 
 def _evaluate_summary(result: Any) -> str:
-    from agent.event_eval import format_summary
+    from agent.tools.event_eval import format_summary
 
     return format_summary(result)
 
@@ -88,16 +87,9 @@ def _wire(
     command: str,
     handlers: dict[str, Handler],
 ) -> None:
+    """Options from the module that runs the command; an import failure is a real error."""
     import importlib
 
-    try:
-        module: Any = importlib.import_module(module_name)
-        getattr(module, add_name)(parser)
-        handlers[command] = getattr(module, run_name)
-    except (ImportError, AttributeError) as exc:
-        message = f"`{command}` is not available: {exc}"
-
-        def unavailable(_: argparse.Namespace) -> int:
-            raise RuntimeError(message)
-
-        handlers[command] = unavailable
+    module: Any = importlib.import_module(module_name)
+    getattr(module, add_name)(parser)
+    handlers[command] = getattr(module, run_name)

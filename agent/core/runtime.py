@@ -25,11 +25,11 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from agent.crack_end import CrackEndTracker, FirstCrackEndEvent
-from agent.detector import Decision, Detector, Phase
-from agent.messages import FirstCrackEvent, RoastState, Telemetry, iso_utc
-from agent.settings import DetectorSettings
-from agent.sinks import Sink
+from agent.core.crack_end import CrackEndTracker, FirstCrackEndEvent
+from agent.core.detector import Decision, Detector, Phase
+from agent.core.messages import FirstCrackEvent, RoastState, Telemetry, iso_utc
+from agent.core.settings import DetectorSettings
+from agent.core.sinks import Sink
 
 log = logging.getLogger("firstcrack.runtime")
 
@@ -83,7 +83,7 @@ class Runtime:
         self.state_extras: dict[str, Callable[[], Any]] = {}
         self.telemetry_extras: dict[str, Callable[[], Any]] = {}
         self.event: FirstCrackEvent | None = None
-        # Opt-in first-crack END detection (agent/crack_end.py); the Agent turns it on.
+        # Opt-in first-crack END detection (agent/core/crack_end.py); the Agent turns it on.
         self.crack_end: CrackEndTracker | None = None
         self.telemetry_extras["development_ratio"] = self._development_ratio_locked
         self.state_extras["development_ratio"] = self._development_ratio_locked

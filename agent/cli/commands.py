@@ -1,4 +1,4 @@
-"""Command handlers behind `agent/cli.py`; each returns an exit code."""
+"""Command handlers behind `agent/cli/entry.py`; each returns an exit code."""
 
 from __future__ import annotations
 
@@ -43,9 +43,9 @@ def read_audio(path: Path) -> np.ndarray:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from agent.app import build_agents, run_agents
-    from agent.cli import UsageError
-    from agent.sinks import JsonLinesSink
+    from agent.cli.entry import UsageError
+    from agent.core.sinks import JsonLinesSink
+    from agent.live.app import build_agents, run_agents
     from agent.sources import open_source, open_sources
 
     config = _config(args)
@@ -71,8 +71,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_analyze(args: argparse.Namespace) -> int:
-    from agent.pipeline import analyze_audio
-    from agent.plots import plot_analysis
+    from agent.live.analyze import analyze_audio
+    from agent.tools.plots import plot_analysis
 
     config = _config(args)
     audio = read_audio(args.audio)
@@ -131,7 +131,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from agent.demo import run_demo
+    from agent.tools.demo import run_demo
 
     return run_demo(args)
 
@@ -147,6 +147,6 @@ HANDLERS = {
 
 def add_optional_commands(sub: argparse._SubParsersAction) -> None:
     """train / evaluate / bench: their option sets live with their implementations."""
-    from agent.lifecycle_commands import register
+    from agent.cli.lifecycle import register
 
     register(sub, HANDLERS)

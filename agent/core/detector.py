@@ -24,7 +24,7 @@ Decisions written down here:
   positive minutes earlier still adds its decayed evidence but does not drag
   the onset back to itself.
 - Windows may be scored late (the adaptive cadence re-scores windows its idle
-  hop skipped, agent/cadence.py): `update(..., now_s=)` says when the decision
+  hop skipped, agent/core/cadence.py): `update(..., now_s=)` says when the decision
   is made, and the confirmation's `detected_s` is that time, never earlier.
 - The event fires once per roast (latched until `start` or `reset`).
 - `armed OFF` stops new positives from counting but keeps the roast clock.
@@ -40,7 +40,7 @@ from collections import deque
 from dataclasses import dataclass
 from enum import StrEnum
 
-from agent.settings import DetectorSettings
+from agent.core.settings import DetectorSettings
 
 RUN_FLOOR = 0.25
 """Evidence below this (a quarter of one positive window) ends a run of positives."""

@@ -275,7 +275,7 @@ class TransientCounter:
 def attach(runtime: object, counter: TransientCounter) -> None:
     """Publish `pops_per_min` in telemetry and `crack_count` (since roast start) in state.
 
-    `runtime` is an `agent.runtime.Runtime`; the count follows its roast clock,
+    `runtime` is an `agent.core.runtime.Runtime`; the count follows its roast clock,
     so `roast/set start` and `reset` restart it without any extra hook. With no
     roast running (not armed, never started) the count is None.
     """

@@ -23,10 +23,10 @@ class UsageError(Exception):
 
 
 def _user_errors() -> tuple[type[BaseException], ...]:
-    from agent.artisan import ArtisanError
+    from agent.artisan.bridge import ArtisanError
     from agent.config import ConfigError
-    from agent.event_eval import EvaluateError
     from agent.sources import SourceError
+    from agent.tools.event_eval import EvaluateError
     from models.artisan import AlogError
     from models.classifier import ModelLoadError
     from models.clip_eval import ClipEvalError
@@ -148,7 +148,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _add_lifecycle_commands(sub: argparse._SubParsersAction) -> None:
-    from agent.commands import add_optional_commands
+    from agent.cli.commands import add_optional_commands
 
     add_optional_commands(sub)
 
@@ -197,7 +197,7 @@ def _quiet_libraries() -> None:
 
 
 def _handler(command: str) -> Callable[[argparse.Namespace], int]:
-    from agent import commands
+    from agent.cli import commands
 
     return commands.HANDLERS[command]
 

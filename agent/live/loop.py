@@ -16,9 +16,9 @@ from collections.abc import Callable, Iterable
 
 import numpy as np
 
-from agent.chain import Chain
-from agent.messages import Telemetry
-from agent.windower import Window
+from agent.core.messages import Telemetry
+from agent.core.windower import Window
+from agent.live.chain import Chain
 
 log = logging.getLogger("firstcrack.live")
 
@@ -77,7 +77,7 @@ class LiveLoop:
         on_window: Callable[[Window], None] | None = None,
         cond: threading.Condition | None = None,
     ) -> None:
-        """`chain` comes from `agent.chain.build_chain`: windower, cadence, pop counter
+        """`chain` comes from `agent.live.chain.build_chain`: windower, cadence, pop counter
         and runtime. `on_window` hears each window after it was scored (tests)."""
         self.source = source
         self.chain = chain
@@ -123,6 +123,6 @@ class LiveLoop:
 
     def run(self) -> None:
         """Block until the source is exhausted (or stopped) and every due window is scored."""
-        from agent.inference import SharedInference
+        from agent.live.worker import SharedInference
 
         SharedInference([self], self.runtime.scorer).run()

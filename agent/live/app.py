@@ -15,12 +15,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from agent.chain import build_chain
 from agent.config import AgentConfig
-from agent.controller import ControllerLifecycle
-from agent.live import LiveLoop
-from agent.settings import RUNTIME_SETTING_NAMES, DetectorSettings
-from agent.sinks import Sink
+from agent.core.settings import RUNTIME_SETTING_NAMES, DetectorSettings
+from agent.core.sinks import Sink
+from agent.live.chain import build_chain
+from agent.live.loop import LiveLoop
+from agent.mqtt.controller import ControllerLifecycle
 
 log = logging.getLogger("firstcrack.app")
 
@@ -61,7 +61,7 @@ class Agent:
         mqtt: bool = True,
         cond: threading.Condition | None = None,
     ) -> None:
-        from agent.persist import SettingsStore
+        from agent.live.persist import SettingsStore
 
         config = parts.config
         self.config = config
@@ -89,7 +89,8 @@ class Agent:
                 extra_subscriptions=self.controller.subscriptions,
                 on_external=self.controller.on_message if self.controller.enabled else None,
             )
-            self.runtime.sinks.append(self.mqtt_sink)
+            # Before the caller's sinks: an event printed as a JSON line is already durable.
+            self.runtime.sinks.insert(0, self.mqtt_sink)
             self.runtime.state_extras["dropped_telemetry"] = lambda: (
                 self.mqtt_sink.dropped_telemetry
             )
@@ -97,7 +98,7 @@ class Agent:
             log.warning("controller.charge/drop need MQTT; they are ignored without it")
         self.artisan = None
         if config.artisan.enabled:
-            from agent.artisan import ArtisanBridge
+            from agent.artisan.bridge import ArtisanBridge
 
             self.artisan = ArtisanBridge(config.artisan, self.runtime.roast_command)
             # First, so Artisan's FCs push is not queued behind the MQTT outbox write.
@@ -139,7 +140,7 @@ def run_agents(agents: Sequence[Agent], install_signals: bool = True) -> None:
     The agents must share one scorer and were built with one shared condition
     (see `build_agents`); the worker scores their due windows as one batch.
     """
-    from agent.inference import SharedInference
+    from agent.live.worker import SharedInference
 
     def stop_all(*_: object) -> None:
         for agent in agents:

@@ -1,0 +1,5 @@
+"""`python -m agent.cli`."""
+
+from agent.cli.entry import main
+
+raise SystemExit(main())
