@@ -68,8 +68,12 @@ class MqttConfig(_Section):
     discovery: bool = True
     discovery_prefix: str = Field("homeassistant", pattern=r"^[A-Za-z0-9_-]+$")
     outbox_max: int = Field(1000, ge=10, le=1_000_000)
-    reconnect_min_s: float = Field(1.0, gt=0, le=60)
-    reconnect_max_s: float = Field(60.0, gt=0, le=3600)
+    # Reconnect backoff (seconds, exponential with jitter). The cap bounds how late
+    # waiting events arrive after the broker returns: 3 s keeps it within 5 s.
+    reconnect_min_s: float = Field(0.5, gt=0, le=60)
+    reconnect_max_s: float = Field(3.0, gt=0, le=3600)
+    # At end of file or on SIGTERM, how long to keep trying to deliver the outbox.
+    flush_grace_s: float = Field(10.0, ge=0, le=600)
     probability_expire_after_s: int = Field(60, ge=1, le=86400)
 
 
