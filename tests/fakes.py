@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from typing import Any
 
 import numpy as np
 
@@ -26,3 +27,9 @@ class SlowScorer:
         self.calls += 1
         self.gate.acquire()
         return np.full(len(windows), self.p, np.float32)
+
+
+def apply(runtime: Any, command: Any) -> None:
+    """Submit a command and apply it at once, as the scoring thread would before a window."""
+    runtime.commands.submit(command)
+    runtime.apply_pending()

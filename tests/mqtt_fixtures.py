@@ -28,10 +28,10 @@ import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
 from agent.config import MqttConfig
+from agent.core.commands import Command, RoastCommand, SetSetting
 from agent.core.messages import FirstCrackEvent, RoastState
 from agent.core.settings import DetectorSettings
 from agent.mqtt.publisher import MqttSink
-from agent.mqtt.validation import CommandError
 
 MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
 WAIT_S = 10.0
@@ -248,7 +248,8 @@ def subscriber_factory() -> Iterator[Callable[..., Subscriber]]:
 
 
 class FakeHandler:
-    """A thread-safe stand-in for the runtime controller; like it, announces state to `sinks`."""
+    """A stand-in for the runtime: applies each submitted command at once and, like the
+    runtime, announces the settings and state to `sinks`."""
 
     def __init__(self, settings: DetectorSettings | None = None) -> None:
         self.sinks: list[MqttSink] = []
@@ -257,23 +258,17 @@ class FakeHandler:
         self.roast_commands: list[str] = []
         self.phase = "idle"
 
-    def apply_setting(self, name: str, value: Any) -> DetectorSettings:
+    def submit(self, command: Command) -> None:
         with self._lock:
-            if name == "min_positive" and value == 13:
-                raise CommandError("min_positive 13 is unlucky")  # a controller-side refusal
-            self._settings = dataclasses.replace(self._settings, **{name: value})
-            settings = self._settings
-        self._announce()
-        return settings
-
-    def roast_command(self, command: str) -> None:
-        with self._lock:
-            self.roast_commands.append(command)
-            self.phase = {"start": "armed", "drop": "idle", "reset": "idle"}[command]
-        self._announce()
-
-    def _announce(self) -> None:
+            if isinstance(command, SetSetting):
+                self._settings = dataclasses.replace(
+                    self._settings, **{command.name: command.value}
+                )
+            elif isinstance(command, RoastCommand):
+                self.roast_commands.append(command.action)
+                self.phase = {"start": "armed", "drop": "idle", "reset": "idle"}[command.action]
         for sink in self.sinks:
+            sink.publish_settings(self.settings())
             sink.state(self.snapshot())
 
     def snapshot(self) -> RoastState:

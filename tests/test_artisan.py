@@ -285,11 +285,11 @@ def test_simulated_roast_gives_one_fcs_and_one_fce_at_true_times(
     )
     source = FileSource(tmp_path / "roast.wav", speed=30.0)
     agent = Agent(AgentParts(config, source, MarkerScorer(), []))
-    assert agent.artisan.bridge is not None
+    assert agent.artisan is not None
     runner = threading.Thread(target=agent.run, kwargs={"install_signals": False}, daemon=True)
     runner.start()
     try:
-        assert agent.artisan.bridge.wait_listening(WAIT_S)
+        assert agent.artisan.wait_listening(WAIT_S)
 
         async def artisan(a: ArtisanClient) -> ArtisanClient:
             await a.request("startRoasting")  # CHARGE button action
@@ -302,7 +302,7 @@ def test_simulated_roast_gives_one_fcs_and_one_fce_at_true_times(
             await a.request("endRoasting")  # DROP button action
             return a
 
-        client: ArtisanClient = run_client(agent.artisan.bridge.url, artisan)
+        client: ArtisanClient = run_client(agent.artisan.url, artisan)
     finally:
         agent.stop()
         runner.join(WAIT_S)
@@ -323,7 +323,7 @@ def test_simulated_roast_gives_one_fcs_and_one_fce_at_true_times(
     assert 0.0 <= fcs_at - _iso_epoch(fc["ts"]) < 1.0
     assert 0.0 <= fce_at - _iso_epoch(fce["ts"]) < 1.0
 
-    state = agent.core.runtime.snapshot().to_payload()
+    state = agent.runtime.snapshot().to_payload()
     assert state["phase"] == "idle" and state["first_crack"]  # DROP came from Artisan
     assert state["first_crack_end_roast_s"] is not None
     assert state["development_ratio"] == pytest.approx(

@@ -8,6 +8,7 @@ roast_s, development_s and development_ratio in `state` are measured from the re
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -116,16 +117,25 @@ def _agent(broker: Mosquitto, tmp_path: Path) -> Agent:
     return Agent(AgentParts(config, source=[], scorer=NullScorer(), sinks=[]))
 
 
-def _state(sub: Subscriber, predicate: Any) -> dict[str, Any]:
+def _state(sub: Subscriber, predicate: Any, agent: Agent) -> dict[str, Any]:
+    """Wait for a matching state, applying queued commands as the scoring thread would."""
+
     def match(m: Received) -> bool:
         return m.topic == "firstcrack/roaster1/state" and predicate(m.json())
 
-    return sub.wait_for(match).json()
+    deadline = time.monotonic() + WAIT_S
+    while True:
+        agent.runtime.apply_pending()
+        try:
+            return sub.wait_for(match, timeout=0.2).json()
+        except AssertionError:
+            if time.monotonic() > deadline:
+                raise
 
 
 def _windows(agent: Agent, probs: list[float], start: float) -> float:
     for i, p in enumerate(probs):
-        agent.core.runtime.process_scored(start + HOP * i, p, -20.0, 1.0, silent=False)
+        agent.runtime.process_scored(start + HOP * i, p, -20.0, 1.0, silent=False)
     return start + HOP * (len(probs) - 1)
 
 
@@ -145,27 +155,27 @@ def test_charge_and_drop_over_mqtt_drive_roast_clock_and_dtr(
         online = sub.wait_for(lambda m: m.topic.endswith("/availability") and m.text == "online")
         assert online  # published after the controller subscriptions (same connection, in order)
         _windows(agent, [0.9] * 5, start=10.0)  # before CHARGE: idle, nothing counts
-        assert agent.core.runtime.detector.confirmation is None
+        assert agent.runtime.detector.confirmation is None
 
-        agent.core.runtime.advance(100.0)
+        agent.runtime.advance(100.0)
         sub.client.publish("shop/roaster/events", b"", qos=1, retain=True)  # clears it
         sub.client.publish("shop/roaster/events", "FCs", qos=1)  # not a trigger
         sub.client.publish("shop/roaster/events", "CHARGE", qos=1)
-        started = _state(sub, lambda s: s["phase"] == "armed")
+        started = _state(sub, lambda s: s["phase"] == "armed", agent)
         assert started["roast_s"] == 0.0
-        assert agent.mqtt.controller.handled == ["start"]
+        assert agent.controller.handled == ["start"]
 
         # first crack: positives from stream 403 s -> onset 398 s = roast 298 s
         _windows(agent, [0.1] * 100 + [0.9] * 6, start=103.0)
-        assert agent.core.runtime.detector.confirmation is not None
-        agent.core.runtime.advance(520.0)
+        assert agent.runtime.detector.confirmation is not None
+        agent.runtime.advance(520.0)
         sub.clear()
         sub.client.publish("shop/x/json", json.dumps({"event": "DROP"}), qos=1)
-        dropped = _state(sub, lambda s: s["phase"] == "idle" and s["first_crack"])
+        dropped = _state(sub, lambda s: s["phase"] == "idle" and s["first_crack"], agent)
         assert dropped["roast_s"] == pytest.approx(420.0)
         assert dropped["development_s"] == pytest.approx(520.0 - 398.0)
         assert dropped["development_ratio"] == pytest.approx((520.0 - 398.0) / 420.0, abs=1e-3)
-        assert agent.mqtt.controller.handled == ["start", "drop"]
+        assert agent.controller.handled == ["start", "drop"]
 
         # the broker restarts (subscriptions lost there): the sink subscribes again
         sub.clear()
@@ -174,10 +184,10 @@ def test_charge_and_drop_over_mqtt_drive_roast_clock_and_dtr(
         sub.wait_for(
             lambda m: m.topic.endswith("/availability") and m.text == "online", WAIT_S * 2
         )
-        agent.core.runtime.advance(600.0)
+        agent.runtime.advance(600.0)
         sub.client.publish("shop/roaster/events", "charge", qos=1)
-        restarted = _state(sub, lambda s: s["phase"] == "armed" and not s["first_crack"])
+        restarted = _state(sub, lambda s: s["phase"] == "armed" and not s["first_crack"], agent)
         assert restarted["development_ratio"] is None
-        assert agent.mqtt.controller.handled == ["start", "drop", "start"]
+        assert agent.controller.handled == ["start", "drop", "start"]
     finally:
         agent.close(timeout=2.0)

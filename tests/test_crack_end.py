@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import pytest
 
+from agent.core.commands import RoastCommand
 from agent.core.crack_end import CrackEndTracker, FirstCrackEndEvent
 from agent.core.detector import Confirmation
 from agent.core.runtime import Runtime
 from agent.core.settings import DetectorSettings
 from agent.core.sinks import ListSink
+from tests.fakes import apply
 
 HOP = 3.0
 FC = Confirmation(detected_s=100.0, onset_s=83.0, probability=0.9, positive_windows=5)
@@ -111,7 +113,7 @@ def test_runtime_publishes_one_end_event_and_state_with_ratio() -> None:
     sink = ListSink()
     runtime = _runtime(sink)
     runtime.advance(100.0)
-    runtime.roast_command("start")  # CHARGE at stream 100 s
+    apply(runtime, RoastCommand("start"))  # CHARGE at stream 100 s
     _windows(runtime, [0.1] * 100 + [0.9] * 20 + [0.1] * 30, start=103.0)
     types = [e.event_type for e in sink.events]
     assert types == ["first_crack", "first_crack_end"]
@@ -143,9 +145,9 @@ def test_runtime_without_tracker_publishes_no_end_and_start_clears_it() -> None:
 
     sink2 = ListSink()
     tracked = _runtime(sink2, quiet_s=10.0)
-    tracked.roast_command("start")
+    apply(tracked, RoastCommand("start"))
     _windows(tracked, [0.9] * 10 + [0.0] * 10, start=10.0)
     assert tracked.snapshot().extra["first_crack_end_roast_s"] is not None
-    tracked.roast_command("start")
+    apply(tracked, RoastCommand("start"))
     extra = tracked.snapshot().extra
     assert extra["first_crack_end_roast_s"] is None and extra["development_ratio"] is None

@@ -9,13 +9,14 @@ import numpy as np
 import pytest
 
 from agent.config import AgentConfig
+from agent.core.commands import RoastCommand, SetSetting
 from agent.core.messages import FirstCrackEvent, RoastState, Telemetry
 from agent.core.runtime import Runtime, dbfs
 from agent.core.settings import DetectorSettings
 from agent.core.sinks import ListSink
 from agent.live.chain import build_chain
 from agent.live.loop import LatestSlot, LiveLoop
-from tests.fakes import SlowScorer, loud
+from tests.fakes import SlowScorer, apply, loud
 
 # These tests count windows the k-of-n way (the published 5 in 20 s).
 KOFN = DetectorSettings(rule="k_of_n", min_positive=5, confirm_s=20.0)
@@ -104,7 +105,7 @@ def test_settings_apply_to_next_window_persist_and_publish_state() -> None:
     sink, store = ListSink(), MemoryStore()
     runtime = Runtime(ScriptedScorer([0.5] * 20), KOFN, [sink], persistence=store)
     assert drive(runtime, 2)[-1].threshold == 0.6
-    runtime.apply_setting("threshold", 0.4)
+    apply(runtime, SetSetting("threshold", 0.4))
     assert drive(runtime, 1, start=20.0)[0].threshold == 0.4
     assert store.saved[-1]["threshold"] == 0.4
     assert sink.states[-1].settings["threshold"] == 0.4
@@ -115,18 +116,18 @@ def test_roast_commands_drive_the_lifecycle() -> None:
     runtime = Runtime(ScriptedScorer([0.9] * 40), KOFN, [sink])
     drive(runtime, 6)
     assert runtime.snapshot().phase == "first_crack"
-    runtime.roast_command("drop")
+    apply(runtime, RoastCommand("drop"))
     frozen = runtime.snapshot()
     assert frozen.phase == "idle" and frozen.first_crack and frozen.development_s is not None
     drive(runtime, 3, start=40.0)
     assert runtime.snapshot().development_s == frozen.development_s
-    runtime.roast_command("start")
+    apply(runtime, RoastCommand("start"))
     started = runtime.snapshot()
     assert started.phase == "armed" and not started.first_crack and started.roast_s == 0.0
     drive(runtime, 6, start=50.0)
     assert len(sink.events) == 2
-    runtime.apply_setting("armed", False)
-    runtime.roast_command("reset")
+    apply(runtime, SetSetting("armed", False))
+    apply(runtime, RoastCommand("reset"))
     assert runtime.snapshot().phase == "armed"  # auto_arm re-arms a reset agent
 
 

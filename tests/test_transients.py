@@ -9,10 +9,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from agent.core.commands import RoastCommand
 from agent.core.runtime import Runtime
 from agent.core.settings import DetectorSettings
 from agent.core.sinks import ListSink
 from agent.core.transients import TransientConfig, TransientConfigError, TransientCounter, attach
+from tests.fakes import apply
 
 SR = 16000
 POPCORN = Path(__file__).resolve().parent.parent / "models" / "data" / "popcorn"
@@ -128,7 +130,7 @@ def test_rate_and_crack_count_reach_telemetry_and_state() -> None:
     telemetry = runtime.process(12.0, np.full(SR * 10, 0.1, np.float32))
     assert telemetry.extra["pops_per_min"] == pytest.approx(120.0)
     assert runtime.snapshot().extra["crack_count"] == 20
-    runtime.roast_command("start")  # a new roast at stream 12 s: the count restarts
+    apply(runtime, RoastCommand("start"))  # a new roast at stream 12 s: the count restarts
     assert runtime.snapshot().extra["crack_count"] == 0
 
 

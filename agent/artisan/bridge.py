@@ -61,8 +61,9 @@ class ArtisanBridge:
     """A Sink that serves Artisan's WebSocket device protocol.
 
     config: the validated `artisan:` section.
-    roast_command: `Runtime.roast_command`, called with "start" on Artisan's
-        charge command and "drop" on its drop command; None ignores them.
+    roast_command: submits a roast command to the runtime's queue (non-blocking),
+        called with "start" on Artisan's charge command and "drop" on its drop
+        command; None ignores them.
     """
 
     def __init__(
@@ -236,11 +237,7 @@ class ArtisanBridge:
         command = {cfg.charge_command: "start", cfg.drop_command: "drop"}.get(item.name)
         if command is not None and self._roast_command is not None:
             log.info("Artisan sent %s: roast %s", item.name, command)
-            loop = asyncio.get_running_loop()
-            try:
-                await loop.run_in_executor(None, self._roast_command, command)
-            except Exception:  # noqa: BLE001 - a failing command must not drop the client
-                log.exception("roast %s from Artisan failed", command)
+            self._roast_command(command)  # only queued; the scoring thread applies it
         if item.request_id is None:
             return  # a push: Artisan-style pushes get no answer
         # Every request with an id gets the data: Artisan's per-channel "Request" may

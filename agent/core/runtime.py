@@ -1,10 +1,17 @@
 """The agent's core: scores windows, runs the detector, and feeds the sinks.
 
 `Runtime` is shared by the live agent and by offline `analyze`, so offline
-evaluation measures the code that runs live. It is also the command handler
-for remote `/set` topics: commands arrive on the MQTT thread, windows on the
-inference thread, and one lock keeps them apart. Settings are a frozen
-dataclass swapped whole, so a window always sees one consistent set.
+evaluation measures the code that runs live.
+
+One owner: the thread that scores windows is the only one that changes the
+roast state or talks to the sinks. Commands from any transport (MQTT `/set`,
+`roast/set`, a controller's CHARGE/DROP, Artisan, persisted settings) are
+submitted to `runtime.commands` (agent/core/commands.py) and applied by that
+thread before the next window, or when the worker wakes with no window. So
+every state snapshot reaches the sinks in the order it was taken. Other
+threads may only read (`current_settings`, `snapshot`) under the lock.
+Settings are a frozen dataclass swapped whole, so a window always sees one
+consistent set.
 
 Wall-clock timestamps: every window anchors stream time to `clock()`. An
 instant in stream time maps to wall time through the latest anchor, so when
@@ -19,14 +26,22 @@ import logging
 import math
 import threading
 import time
-import uuid
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 import numpy as np
 
+from agent.core.commands import (
+    Command,
+    CommandQueue,
+    RestoreSettings,
+    Resync,
+    RoastCommand,
+    SetSetting,
+)
 from agent.core.crack_end import CrackEndTracker, FirstCrackEndEvent
 from agent.core.detector import Decision, Detector, Phase
+from agent.core.events import first_crack_end_event, first_crack_event
 from agent.core.messages import FirstCrackEvent, RoastState, Telemetry, iso_utc
 from agent.core.settings import DetectorSettings
 from agent.core.sinks import Sink
@@ -56,7 +71,7 @@ def dbfs(samples: np.ndarray) -> float:
 
 
 class Runtime:
-    """Windows in, telemetry/events/state out; also the remote command handler."""
+    """Windows in, telemetry/events/state out; commands applied by the scoring thread."""
 
     def __init__(
         self,
@@ -74,7 +89,8 @@ class Runtime:
         self._detector = Detector(window_s=window_s, auto_arm=auto_arm)
         self._persistence = persistence
         self._clock = clock
-        self._lock = threading.RLock()
+        self._lock = threading.RLock()  # guards reads from other threads, not ordering
+        self.commands = CommandQueue()
         self._anchor = (0.0, clock())  # (stream seconds, wall seconds)
         self._stream_s = 0.0
         self._roast_started_wall: float | None = self._anchor[1] if auto_arm else None
@@ -131,6 +147,7 @@ class Runtime:
         from its lookback. Wall time is anchored there, and an event it confirms
         is dated there.
         """
+        self.apply_pending()
         now_s = end_s if known_s is None else max(end_s, known_s)
         with self._lock:
             self._anchor = (now_s, self._clock())
@@ -190,24 +207,11 @@ class Runtime:
     def _event(self, decision: Decision) -> FirstCrackEvent:
         confirmation = decision.confirmation
         assert confirmation is not None
-        detected_roast = self._detector.roast_s(confirmation.detected_s)
-        onset_roast = self._detector.roast_s(confirmation.onset_s)
-        self.event = FirstCrackEvent(
-            event_id=str(uuid.uuid4()),
-            ts=iso_utc(self._wall(confirmation.detected_s)),
-            onset_ts=iso_utc(self._wall(confirmation.onset_s)),
-            roast_s=None if detected_roast is None else round(detected_roast, 3),
-            onset_roast_s=None if onset_roast is None else round(onset_roast, 3),
-            audio_s=round(confirmation.detected_s, 3),
-            onset_audio_s=round(confirmation.onset_s, 3),
-            probability=round(confirmation.probability, 5),
-            positive_windows=confirmation.positive_windows,
-            model=self.scorer.name,
-        )
+        self.event = first_crack_event(confirmation, self._detector, self._wall, self.scorer.name)
         log.info(
             "first crack confirmed at roast %.1f s (onset %.1f s, p=%.2f)",
-            detected_roast or 0.0,
-            onset_roast or 0.0,
+            self.event.roast_s or 0.0,
+            self.event.onset_roast_s or 0.0,
             confirmation.probability,
         )
         return self.event
@@ -231,28 +235,15 @@ class Runtime:
         )
         if ended is None or det.confirmation is None:
             return None
-        fc = det.confirmation
-
-        def roast(stream_s: float) -> float | None:
-            value = det.roast_s(stream_s)
-            return None if value is None else round(value, 3)
-
-        log.info("first crack ended at roast %.1f s", roast(ended.end_s) or 0.0)
-        return FirstCrackEndEvent(
-            event_id=str(uuid.uuid4()),
-            ts=iso_utc(self._wall(ended.detected_s)),
-            onset_ts=iso_utc(self._wall(fc.onset_s)),
-            roast_s=roast(ended.detected_s),
-            onset_roast_s=roast(fc.onset_s),
-            audio_s=round(ended.detected_s, 3),
-            onset_audio_s=round(fc.onset_s, 3),
-            probability=round(decision.probability, 5),
-            positive_windows=decision.positive_windows,
-            model=self.scorer.name,
-            end_ts=iso_utc(self._wall(ended.end_s)),
-            end_roast_s=roast(ended.end_s),
-            end_audio_s=round(ended.end_s, 3),
-            first_crack_s=round(ended.end_s - fc.onset_s, 3),
+        log.info("first crack ended at stream %.1f s", ended.end_s)
+        return first_crack_end_event(
+            ended,
+            det.confirmation,
+            det,
+            self._wall,
+            decision.probability,
+            decision.positive_windows,
+            self.scorer.name,
         )
 
     def first_crack_settled(self) -> bool:
@@ -321,44 +312,61 @@ class Runtime:
             | {key: fn() for key, fn in self.state_extras.items()},
         )
 
-    def apply_setting(self, name: str, value: Any) -> DetectorSettings:
-        """Swap in one validated runtime setting; applies from the next window."""
-        with self._lock:
-            if name == "armed":
-                self._detector.set_armed(bool(value), self._stream_s)
-            self._settings = dataclasses.replace(self._settings, **{name: value})
-            settings = self._settings
-            snapshot = self._snapshot_locked()
-        if self._persistence is not None:
-            self._persistence.save(settings.runtime_values())
-        log.info("setting %s = %r", name, value)
-        for sink in self.sinks:
-            sink.state(snapshot)
-        return settings
+    def apply_pending(self) -> int:
+        """Apply every submitted command in order and announce each result; returns how many.
 
-    def roast_command(self, command: str) -> None:
-        """`roast/set`: `start`, `drop` or `reset`, acting at the current stream time."""
+        Only the scoring thread calls this (and, before it starts and after it
+        ends, the thread that runs the agent). A command that cannot apply is
+        logged and skipped; it never stops the stream.
+        """
+        commands = self.commands.drain()
+        for command in commands:
+            try:
+                self._apply(command)
+            except (TypeError, ValueError) as exc:
+                log.warning("ignored %s command %r: %s", command.origin, command, exc)
+        return len(commands)
+
+    def _apply(self, command: Command) -> None:
         with self._lock:
-            now = self._stream_s
-            if command == "start":
-                self._detector.start(now)
-            elif command == "drop":
-                self._detector.drop(now)
-            elif command == "reset":
-                self._detector.reset(now)
-            else:
-                raise ValueError(f"unknown roast command {command!r}")
-            if command != "drop" and self._detector.confirmation is None:
-                self.event = None
-            armed = self._detector.armed
-            if self._settings.armed != armed:
-                self._settings = dataclasses.replace(self._settings, armed=armed)
+            before = self._settings
+            if isinstance(command, SetSetting):
+                self._set_locked({command.name: command.value})
+            elif isinstance(command, RestoreSettings):
+                self._set_locked(dict(command.values))
+            elif isinstance(command, RoastCommand):
+                self._roast_locked(command.action)
+            elif not isinstance(command, Resync):
+                raise TypeError(f"not a command: {command!r}")
             settings = self._settings
             snapshot = self._snapshot_locked()
-        log.info("roast %s at stream %.1f s", command, now)
+        if settings != before and self._persistence is not None:
+            self._persistence.save(settings.runtime_values())
+        log.info("%s command applied: %s", command.origin, command)
         for sink in self.sinks:
             sink.publish_settings(settings)
             sink.state(snapshot)
+
+    def _set_locked(self, values: dict[str, Any]) -> None:
+        if "armed" in values:
+            self._detector.set_armed(bool(values["armed"]), self._stream_s)
+        self._settings = dataclasses.replace(self._settings, **values)
+
+    def _roast_locked(self, action: str) -> None:
+        now = self._stream_s
+        if action == "start":
+            self._detector.start(now)
+        elif action == "drop":
+            self._detector.drop(now)
+        elif action == "reset":
+            self._detector.reset(now)
+        else:
+            raise ValueError(f"unknown roast command {action!r}")
+        if action != "drop" and self._detector.confirmation is None:
+            self.event = None
+        armed = self._detector.armed
+        if self._settings.armed != armed:
+            self._settings = dataclasses.replace(self._settings, armed=armed)
 
     @property
     def detector(self) -> Detector:

@@ -10,13 +10,14 @@ from __future__ import annotations
 import logging
 import signal
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from agent.config import AgentConfig
-from agent.core.settings import RUNTIME_SETTING_NAMES, DetectorSettings
+from agent.core.commands import RestoreSettings, RoastCommand
+from agent.core.settings import RUNTIME_SETTING_NAMES
 from agent.core.sinks import Sink
 from agent.live.chain import build_chain
 from agent.live.loop import LiveLoop
@@ -35,21 +36,29 @@ class AgentParts:
     sinks: list[Sink] = field(default_factory=list)
 
 
-def initial_settings(config: AgentConfig, store: Any | None) -> DetectorSettings:
-    """Config values, overridden by runtime settings persisted from earlier `/set`s."""
-    settings = config.detector.to_settings()
-    if store is None:
-        return settings
-    saved = {k: v for k, v in store.load().items() if k in RUNTIME_SETTING_NAMES}
-    if saved:
-        log.info("restoring persisted settings: %s", saved)
-    from dataclasses import replace
+def restored_settings(config: AgentConfig, store: Any | None) -> RestoreSettings | None:
+    """The runtime settings persisted by earlier `/set`s, as a command for the runtime.
 
-    try:
-        return replace(settings, **saved)
-    except TypeError:
-        log.warning("ignoring persisted settings that no longer fit: %s", saved)
-        return settings
+    Each value is checked against the config's own bounds; one that no longer
+    fits (an older version's range, a hand-edited file) is dropped with a warning.
+    """
+    if store is None:
+        return None
+    saved = {k: v for k, v in store.load().items() if k in RUNTIME_SETTING_NAMES}
+    kept = {}
+    for name, value in saved.items():
+        key = "auto_arm" if name == "armed" else name
+        try:
+            config.with_detector(**{key: value})
+        except (ValueError, TypeError) as exc:
+            log.warning("ignoring persisted setting %s=%r that no longer fits: %s", name, value,
+                        str(exc).splitlines()[0])
+            continue
+        kept[name] = value
+    if not kept:
+        return None
+    log.info("restoring persisted settings: %s", kept)
+    return RestoreSettings(kept)
 
 
 class Agent:
@@ -67,15 +76,12 @@ class Agent:
         self.config = config
         self.source = parts.source
         store = SettingsStore(Path(config.state_dir) / config.agent_id)
-        self.chain = build_chain(
-            config,
-            parts.scorer,
-            sinks=parts.sinks,
-            settings=initial_settings(config, store),
-            persistence=store,
-        )
+        self.chain = build_chain(config, parts.scorer, sinks=parts.sinks, persistence=store)
         self.runtime = self.chain.runtime
-        self.controller = ControllerLifecycle(config.controller, self.runtime.roast_command)
+        restore = restored_settings(config, store)
+        if restore is not None:
+            self.runtime.commands.submit(restore)  # applied before anything is announced
+        self.controller = ControllerLifecycle(config.controller, self._roast_from("controller"))
         self.mqtt_sink = None
         if mqtt and config.mqtt.enabled:
             from agent.mqtt import MqttSink
@@ -100,10 +106,18 @@ class Agent:
         if config.artisan.enabled:
             from agent.artisan.bridge import ArtisanBridge
 
-            self.artisan = ArtisanBridge(config.artisan, self.runtime.roast_command)
+            self.artisan = ArtisanBridge(config.artisan, self._roast_from("artisan"))
             # First, so Artisan's FCs push is not queued behind the MQTT outbox write.
             self.runtime.sinks.insert(0, self.artisan)
         self.loop = LiveLoop(self.source, self.chain, cond=cond)
+
+    def _roast_from(self, origin: str) -> Callable[[str], None]:
+        """A transport's roast-command callback: validated actions into the runtime's queue."""
+
+        def submit(action: str) -> None:
+            self.runtime.commands.submit(RoastCommand(action, origin))  # type: ignore[arg-type]
+
+        return submit
 
     @property
     def sinks(self) -> Sequence[Sink]:
@@ -114,8 +128,11 @@ class Agent:
         run_agents([self], install_signals=install_signals)
 
     def start_sinks(self) -> None:
+        """Start the sinks and announce settings and state (on the thread that will score)."""
         for sink in self.sinks:
             sink.start()
+        if self.runtime.apply_pending():
+            return  # applying the restored settings announced them
         for sink in self.sinks:
             sink.publish_settings(self.runtime.current_settings())
             sink.state(self.runtime.snapshot())
@@ -125,6 +142,7 @@ class Agent:
         self.loop.stop()
 
     def close(self, timeout: float = 5.0) -> None:
+        self.runtime.apply_pending()  # a command that came in at the very end still counts
         for sink in self.sinks:
             sink.state(self.runtime.snapshot())
         for sink in self.sinks:

@@ -7,7 +7,7 @@ same thing, and a config file means the same in each of them.
 
 `Chain.feed(block)` is the synchronous way through (offline analysis and
 evaluation): each block goes through the cadence driver, and the windows that
-became due are scored at once by `agent.live.worker.score_due`, the very step
+became due are scored at once by `agent.core.scoring.score_due`, the very step
 the live inference worker runs. `agent.live.loop.LiveLoop` runs a chain on two
 threads instead (capture, then inference).
 """
@@ -71,7 +71,7 @@ class Chain:
 
     def feed(self, block: np.ndarray) -> int:
         """Push one block and score what became due, synchronously; returns windows scored."""
-        from agent.live.worker import score_due
+        from agent.core.scoring import score_due
 
         windows = self.due_windows(block)
         for window in windows:

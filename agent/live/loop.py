@@ -30,7 +30,8 @@ class LatestSlot:
     """
 
     def __init__(self, cond: threading.Condition | None = None) -> None:
-        self._cond = cond or threading.Condition()
+        self.condition = cond or threading.Condition()  # shared by a worker's slots
+        self._cond = self.condition
         self._item: Window | None = None
         self._replaced = 0
         self._closed = False
@@ -83,6 +84,7 @@ class LiveLoop:
         self.chain = chain
         self.runtime = chain.runtime
         self.driver = chain.driver
+        self.name = getattr(source, "name", "source")
         self.windower = chain.windower
         self.slot = LatestSlot(cond)
         self._stop = threading.Event()

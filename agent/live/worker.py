@@ -1,37 +1,30 @@
-"""One inference worker for one or more roasters.
+"""One inference worker for one or more roasters; the owner of their roast state.
 
 Each roaster (a `LiveLoop` "lane") captures on its own thread and drops due
 windows into its one-place slot. This worker waits on all slots at once,
 takes every window that is due, runs the non-silent ones through the shared
-classifier as ONE batch, and hands each result to its roaster's runtime. A
-single roaster is simply a batch of one, and offline `analyze` calls the same
-`score_due` (agent/live/chain.py), so there is one code path.
+classifier as ONE batch (`agent.core.scoring.score_due`, the step offline
+`analyze` runs too), and hands each result to its roaster's runtime.
+
+It is also the thread that applies commands: every lane's runtime command
+queue wakes it, and it applies what is pending on every turn, with or
+without a window, so a `/set` lands within a fraction of a second even while
+a microphone is stalled.
 """
 
 from __future__ import annotations
 
 import logging
-import threading
-import time
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING
 
-import numpy as np
+from agent.core.scoring import BatchScorer, score_due
 
 if TYPE_CHECKING:
-    from agent.core.cadence import CadenceDriver
-    from agent.core.messages import Telemetry
-    from agent.core.runtime import Runtime
     from agent.core.windower import Window
     from agent.live.loop import LiveLoop
 
 log = logging.getLogger("firstcrack.inference")
-
-
-class BatchScorer(Protocol):
-    name: str
-
-    def predict(self, windows: np.ndarray) -> np.ndarray: ...
 
 
 class SharedInference:
@@ -42,106 +35,47 @@ class SharedInference:
         self.scorer = scorer
         self.batches = 0
         self.batch_sizes: list[int] = []
-        conds = {id(lane.slot._cond) for lane in self.lanes}
+        conds = {id(lane.slot.condition) for lane in self.lanes}
         if len(conds) != 1:
             raise ValueError("lanes of one SharedInference must share one condition")
-        self._cond: threading.Condition = self.lanes[0].slot._cond
+        self._cond = self.lanes[0].slot.condition
+        for lane in self.lanes:
+            lane.runtime.commands.add_listener(self._wake)
+
+    def _wake(self) -> None:
+        with self._cond:
+            self._cond.notify_all()
 
     def _wait_for_work(self, timeout: float = 0.5) -> None:
         with self._cond:
-            if not any(lane.slot.ready for lane in self.lanes):
+            if not any(lane.slot.ready or lane.runtime.commands.pending for lane in self.lanes):
                 self._cond.wait(timeout)
 
     def run(self) -> None:
+        """Until every source has ended; re-raises the first capture thread's failure."""
         captures = [lane.start_capture() for lane in self.lanes]
         active = list(self.lanes)
         while active:
             self._wait_for_work()
             due: list[tuple[LiveLoop, Window, int]] = []
             for lane in list(active):
+                lane.runtime.apply_pending()
                 window, dropped, finished = lane.slot.take_nowait()
                 if finished:
                     active.remove(lane)
                 elif window is not None:
                     due.append((lane, window, dropped))
             if due:
-                self._score(due)
+                sizes = score_due(due, self.scorer)
+                self.batches += len(sizes)
+                self.batch_sizes.extend(sizes)
         for capture in captures:
             capture.join(timeout=5.0)
         for lane in self.lanes:
             if lane.capture_error is not None:
-                raise lane.capture_error
-
-    def _score(self, due: list[tuple[Lane, Window, int]]) -> None:
-        sizes = score_due(due, self.scorer)
-        self.batches += len(sizes)
-        self.batch_sizes.extend(sizes)
+                raise CaptureError(f"{lane.name}: audio capture failed: "
+                                   f"{lane.capture_error}") from lane.capture_error
 
 
-class Lane(Protocol):
-    """One roaster's chain as the scoring step sees it (a `LiveLoop` or an offline `Chain`)."""
-
-    runtime: Runtime
-    driver: CadenceDriver
-
-    def scored(self, window: Window, telemetry: Telemetry) -> None: ...
-
-
-def _predict(
-    scorer: BatchScorer, lanes: Sequence[Lane], windows: Sequence[Window]
-) -> tuple[np.ndarray, list[tuple[float, bool]], float, int]:
-    """(p per window, (dBFS, silent) per window, ms for the batch, batch size); silent -> 0."""
-    gates = [lane.runtime.gate(w.samples) for lane, w in zip(lanes, windows, strict=True)]
-    loud = [i for i, (_, silent) in enumerate(gates) if not silent]
-    probs = np.zeros(len(windows), dtype=np.float32)
-    elapsed_ms = 0.0
-    if loud:
-        started = time.perf_counter()
-        probs[loud] = scorer.predict(np.stack([windows[i].samples for i in loud]))
-        elapsed_ms = (time.perf_counter() - started) * 1000.0
-    return probs, gates, elapsed_ms, len(loud)
-
-
-def score_due(due: Sequence[tuple[Lane, Window, int]], scorer: BatchScorer) -> list[int]:
-    """Score each lane's due window, with its cadence lookback, and run the detectors.
-
-    One batch holds every lane's due window. A window that wakes its lane's
-    cadence (agent/core/cadence.py) has the grid windows its idle hop skipped
-    scored in a second batch; each lane then hears its windows in time order,
-    the re-scored ones dated at the waking window's end. Returns the sizes of
-    the batches that reached the classifier.
-    """
-    lanes = [lane for lane, _, _ in due]
-    windows = [window for _, window, _ in due]
-    probs, gates, ms, n = _predict(scorer, lanes, windows)
-    sizes = [n] if n else []
-    back: list[tuple[int, Window]] = []
-    for i, (lane, window, _) in enumerate(due):
-        threshold = lane.runtime.current_settings().threshold
-        if lane.driver.wants_lookback(window, float(probs[i]), threshold):
-            back += [(i, old) for old in window.skipped]
-    rescored: dict[int, list[tuple[Window, float, tuple[float, bool]]]] = {}
-    back_ms = 0.0
-    if back:
-        back_probs, back_gates, back_ms, n = _predict(
-            scorer, [lanes[i] for i, _ in back], [w for _, w in back]
-        )
-        if n:
-            sizes.append(n)
-        for (i, old), p, gate in zip(back, back_probs, back_gates, strict=True):
-            rescored.setdefault(i, []).append((old, float(p), gate))
-    for i, (lane, window, dropped) in enumerate(due):
-        if dropped:
-            name = lane.runtime.scorer.name
-            log.warning("%s: inference behind, dropped %d stale window(s)", name, dropped)
-        for old, p, (level, silent) in rescored.get(i, []):
-            telemetry = lane.runtime.process_scored(
-                old.end_s, p, level, 0.0 if silent else back_ms, silent, known_s=window.end_s
-            )
-            lane.scored(old, telemetry)
-        level, silent = gates[i]
-        telemetry = lane.runtime.process_scored(
-            window.end_s, float(probs[i]), level, 0.0 if silent else ms, silent, dropped
-        )
-        lane.scored(window, telemetry)
-    return sizes
+class CaptureError(RuntimeError):
+    """A roaster's capture thread died; `run` ends with exit 1 and this message."""

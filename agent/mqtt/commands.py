@@ -1,17 +1,21 @@
 """Incoming commands: `<base>/<setting>/set` and `<base>/roast/set` (README, "MQTT").
 
-Every payload is validated (`agent/mqtt/validation.py`) before the runtime sees it. A
-rejected command goes to `<base>/error` with a log line, and the setting's
-old `/state` is re-published so UIs snap back. Incoming topic names only
-select from the fixed table in `Topics`; nothing received becomes a topic.
+Every payload is validated (`agent/mqtt/validation.py`) on the network thread,
+then submitted to the runtime's command queue (agent/core/commands.py); the
+scoring thread applies it and announces the new settings and state. A
+rejected command goes to `<base>/error` with a log line, and a `Resync` is
+submitted so the setting's old `/state` is re-published and UIs snap back.
+Incoming topic names only select from the fixed table in `Topics`; nothing
+received becomes a topic.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Protocol
 
+from agent.core.commands import Command, Resync, RoastCommand, SetSetting
 from agent.core.messages import RoastState, to_json
 from agent.core.settings import RUNTIME_SETTING_NAMES, DetectorSettings, format_setting
 from agent.mqtt.topics import Topics
@@ -23,16 +27,11 @@ _ERROR_PAYLOAD_CHARS = 100
 
 
 class CommandHandler(Protocol):
-    """What the sink needs from the runtime controller; every method must be thread-safe."""
+    """What the sink needs from the runtime; every method must be thread-safe."""
 
-    def apply_setting(self, name: str, value: Any) -> DetectorSettings:
-        """Apply a validated runtime setting and announce the new state to every sink
-        (this one included); may raise CommandError."""
-        ...
-
-    def roast_command(self, command: str) -> None:
-        """`start` | `drop` | `reset`, announcing the new state to every sink; may raise
-        CommandError."""
+    def submit(self, command: Command) -> None:
+        """Queue a validated command for the scoring thread, which applies it and
+        announces the new settings and state to every sink (this one included)."""
         ...
 
     def snapshot(self) -> RoastState:
@@ -56,7 +55,7 @@ def shown_payload(payload: bytes) -> str:
 
 
 class CommandRouter:
-    """Validates and applies commands; runs on the MQTT network thread."""
+    """Validates commands and submits them to the runtime; runs on the MQTT network thread."""
 
     def __init__(
         self,
@@ -90,13 +89,12 @@ class CommandRouter:
     def _set_command(self, name: str, topic: str, payload: bytes) -> None:
         try:
             value = parse_setting(name, payload)
-            settings = self._handler.apply_setting(name, value)
         except CommandError as exc:
             self._reject(topic, payload, str(exc))
-            self._publish_setting(self._handler.settings(), name)
+            self._handler.submit(Resync())  # the old /state again, so UIs snap back
             return
         log.info("remote setting %s = %s", name, format_setting(value))
-        self._publish_setting(settings, name)
+        self._handler.submit(SetSetting(name, value))
 
     def _roast_command(self, topic: str, payload: bytes, retained: bool) -> None:
         try:
@@ -104,11 +102,11 @@ class CommandRouter:
                 # A retained `start` would restart the roast on every reconnect.
                 raise CommandError("roast commands must not be retained; ignored")
             command = parse_roast_command(payload)
-            self._handler.roast_command(command)
         except CommandError as exc:
             self._reject(topic, payload, str(exc))
             return
         log.info("remote roast command: %s", command)
+        self._handler.submit(RoastCommand(command))
 
     def _reject(self, topic: str, payload: bytes, error: str) -> None:
         shown = shown_payload(payload)

@@ -17,8 +17,8 @@ Matching rules (simple on purpose, so a mismatch is easy to see in the log):
   log line: controller topics usually carry more than these two messages.
 
 Subscriptions are made by `MqttSink` in `on_connect`, so they are restored on
-every reconnect. Messages arrive on the MQTT network thread; the runtime's
-lock makes `roast_command` safe there.
+every reconnect. Messages arrive on the MQTT network thread, which only
+submits the command to the runtime's queue (agent/core/commands.py).
 """
 
 from __future__ import annotations
@@ -75,7 +75,7 @@ class ControllerLifecycle:
     """Turns a controller's CHARGE/DROP messages into roast commands.
 
     config: the validated `controller:` section.
-    roast_command: `Runtime.roast_command` (thread-safe).
+    roast_command: submits "start" or "drop" to the runtime's command queue.
     """
 
     def __init__(self, config: ControllerConfig, roast_command: Callable[[str], None]) -> None:

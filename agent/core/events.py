@@ -1,0 +1,67 @@
+"""Building the `first_crack` and `first_crack_end` event payloads from detector results.
+
+Kept apart from `Runtime` so the runtime reads as "window in, announcements
+out": these functions only turn stream seconds into wall and roast clocks.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+
+from agent.core.crack_end import CrackEnd, FirstCrackEndEvent
+from agent.core.detector import Confirmation, Detector
+from agent.core.messages import FirstCrackEvent, iso_utc
+
+WallClock = Callable[[float], float]  # stream seconds -> epoch seconds
+
+
+def _roast(detector: Detector, stream_s: float) -> float | None:
+    value = detector.roast_s(stream_s)
+    return None if value is None else round(value, 3)
+
+
+def first_crack_event(
+    confirmation: Confirmation, detector: Detector, wall: WallClock, model: str
+) -> FirstCrackEvent:
+    """The event for a confirmation: dated when it was known, back-dated onset."""
+    return FirstCrackEvent(
+        event_id=str(uuid.uuid4()),
+        ts=iso_utc(wall(confirmation.detected_s)),
+        onset_ts=iso_utc(wall(confirmation.onset_s)),
+        roast_s=_roast(detector, confirmation.detected_s),
+        onset_roast_s=_roast(detector, confirmation.onset_s),
+        audio_s=round(confirmation.detected_s, 3),
+        onset_audio_s=round(confirmation.onset_s, 3),
+        probability=round(confirmation.probability, 5),
+        positive_windows=confirmation.positive_windows,
+        model=model,
+    )
+
+
+def first_crack_end_event(
+    ended: CrackEnd,
+    confirmation: Confirmation,
+    detector: Detector,
+    wall: WallClock,
+    probability: float,
+    positive_windows: int,
+    model: str,
+) -> FirstCrackEndEvent:
+    """The once-per-roast end event: first-crack fields plus the back-dated end instant."""
+    return FirstCrackEndEvent(
+        event_id=str(uuid.uuid4()),
+        ts=iso_utc(wall(ended.detected_s)),
+        onset_ts=iso_utc(wall(confirmation.onset_s)),
+        roast_s=_roast(detector, ended.detected_s),
+        onset_roast_s=_roast(detector, confirmation.onset_s),
+        audio_s=round(ended.detected_s, 3),
+        onset_audio_s=round(confirmation.onset_s, 3),
+        probability=round(probability, 5),
+        positive_windows=positive_windows,
+        model=model,
+        end_ts=iso_utc(wall(ended.end_s)),
+        end_roast_s=_roast(detector, ended.end_s),
+        end_audio_s=round(ended.end_s, 3),
+        first_crack_s=round(ended.end_s - confirmation.onset_s, 3),
+    )

@@ -1,0 +1,98 @@
+"""The one scoring step: due windows in, probabilities through the runtimes out.
+
+`score_due` is what the live inference worker (agent/live/worker.py) runs for
+every batch, and what offline `Chain.feed` runs per window, so live and
+offline score the same way. It touches no audio device and no network.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Protocol
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from agent.core.cadence import CadenceDriver
+    from agent.core.messages import Telemetry
+    from agent.core.runtime import Runtime
+    from agent.core.windower import Window
+
+log = logging.getLogger("firstcrack.inference")
+
+
+class BatchScorer(Protocol):
+    name: str
+
+    def predict(self, windows: np.ndarray) -> np.ndarray: ...
+
+
+class Lane(Protocol):
+    """One roaster's chain as the scoring step sees it (a `LiveLoop` or an offline `Chain`)."""
+
+    runtime: Runtime
+    driver: CadenceDriver
+
+    def scored(self, window: Window, telemetry: Telemetry) -> None: ...
+
+
+def _predict(
+    scorer: BatchScorer, lanes: Sequence[Lane], windows: Sequence[Window]
+) -> tuple[np.ndarray, list[tuple[float, bool]], float, int]:
+    """(p per window, (dBFS, silent) per window, ms for the batch, batch size); silent -> 0."""
+    gates = [lane.runtime.gate(w.samples) for lane, w in zip(lanes, windows, strict=True)]
+    loud = [i for i, (_, silent) in enumerate(gates) if not silent]
+    probs = np.zeros(len(windows), dtype=np.float32)
+    elapsed_ms = 0.0
+    if loud:
+        started = time.perf_counter()
+        probs[loud] = scorer.predict(np.stack([windows[i].samples for i in loud]))
+        elapsed_ms = (time.perf_counter() - started) * 1000.0
+    return probs, gates, elapsed_ms, len(loud)
+
+
+def score_due(due: Sequence[tuple[Lane, Window, int]], scorer: BatchScorer) -> list[int]:
+    """Score each lane's due window, with its cadence lookback, and run the detectors.
+
+    One batch holds every lane's due window. A window that wakes its lane's
+    cadence (agent/core/cadence.py) has the grid windows its idle hop skipped
+    scored in a second batch; each lane then hears its windows in time order,
+    the re-scored ones dated at the waking window's end. Returns the sizes of
+    the batches that reached the classifier.
+    """
+    lanes = [lane for lane, _, _ in due]
+    windows = [window for _, window, _ in due]
+    probs, gates, ms, n = _predict(scorer, lanes, windows)
+    sizes = [n] if n else []
+    back: list[tuple[int, Window]] = []
+    for i, (lane, window, _) in enumerate(due):
+        threshold = lane.runtime.current_settings().threshold
+        if lane.driver.wants_lookback(window, float(probs[i]), threshold):
+            back += [(i, old) for old in window.skipped]
+    rescored: dict[int, list[tuple[Window, float, tuple[float, bool]]]] = {}
+    back_ms = 0.0
+    if back:
+        back_probs, back_gates, back_ms, n = _predict(
+            scorer, [lanes[i] for i, _ in back], [w for _, w in back]
+        )
+        if n:
+            sizes.append(n)
+        for (i, old), p, gate in zip(back, back_probs, back_gates, strict=True):
+            rescored.setdefault(i, []).append((old, float(p), gate))
+    for i, (lane, window, dropped) in enumerate(due):
+        if dropped:
+            name = lane.runtime.scorer.name
+            log.warning("%s: inference behind, dropped %d stale window(s)", name, dropped)
+        for old, p, (level, silent) in rescored.get(i, []):
+            telemetry = lane.runtime.process_scored(
+                old.end_s, p, level, 0.0 if silent else back_ms, silent, known_s=window.end_s
+            )
+            lane.scored(old, telemetry)
+        level, silent = gates[i]
+        telemetry = lane.runtime.process_scored(
+            window.end_s, float(probs[i]), level, 0.0 if silent else ms, silent, dropped
+        )
+        lane.scored(window, telemetry)
+    return sizes
