@@ -11,7 +11,8 @@ import pytest
 from agent.config import AgentConfig
 from agent.core.commands import RoastCommand, SetSetting
 from agent.core.messages import FirstCrackEvent, RoastState, Telemetry
-from agent.core.runtime import Runtime, dbfs
+from agent.core.runtime import Runtime
+from agent.core.scoring import dbfs
 from agent.core.settings import DetectorSettings
 from agent.core.sinks import ListSink
 from agent.live.chain import build_chain

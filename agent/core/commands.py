@@ -17,11 +17,16 @@ the sinks in the order it was taken.
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    from agent.core.detector import Detector
+    from agent.core.settings import DetectorSettings
 
 RoastAction = Literal["start", "drop", "reset"]
 
@@ -95,3 +100,34 @@ class CommandQueue:
     def pending(self) -> bool:
         with self._lock:
             return bool(self._items)
+
+
+def apply_command(
+    detector: Detector, settings: DetectorSettings, command: Command, now_s: float
+) -> DetectorSettings:
+    """Apply one command to the detector at stream time `now_s`; the settings after it.
+
+    Raises ValueError for a roast action or setting that does not exist.
+    """
+    if isinstance(command, SetSetting | RestoreSettings):
+        values = (
+            {command.name: command.value} if isinstance(command, SetSetting)
+            else dict(command.values)
+        )
+        if "armed" in values:
+            detector.set_armed(bool(values["armed"]), now_s)
+        try:
+            return dataclasses.replace(settings, **values)
+        except TypeError as exc:
+            raise ValueError(str(exc)) from None
+    if isinstance(command, RoastCommand):
+        actions = {"start": detector.start, "drop": detector.drop, "reset": detector.reset}
+        if command.action not in actions:
+            raise ValueError(f"unknown roast command {command.action!r}")
+        actions[command.action](now_s)
+        if settings.armed != detector.armed:
+            return dataclasses.replace(settings, armed=detector.armed)
+        return settings
+    if isinstance(command, Resync):
+        return settings
+    raise ValueError(f"not a command: {command!r}")

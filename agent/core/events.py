@@ -9,7 +9,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 
-from agent.core.crack_end import CrackEnd, FirstCrackEndEvent
+from agent.core.crack_end import CrackEnd, CrackEndTracker, FirstCrackEndEvent
 from agent.core.detector import Confirmation, Detector
 from agent.core.messages import FirstCrackEvent, iso_utc
 
@@ -65,3 +65,26 @@ def first_crack_end_event(
         end_audio_s=round(ended.end_s, 3),
         first_crack_s=round(ended.end_s - confirmation.onset_s, 3),
     )
+
+
+def crack_end_info(
+    tracker: CrackEndTracker | None, detector: Detector, wall: WallClock
+) -> tuple[str | None, float | None]:
+    """(first_crack_end_ts, first_crack_end_roast_s) of this roast, or Nones."""
+    ended = None if tracker is None else tracker.result(detector.confirmation)
+    if ended is None:
+        return None, None
+    roast_s = detector.roast_s(ended.end_s)
+    return iso_utc(wall(ended.end_s)), None if roast_s is None else round(roast_s, 1)
+
+
+def development_ratio(detector: Detector, now_s: float) -> float | None:
+    """DTR = development_s / roast_s (Artisan's (DROP - FCs) / DROP, both from CHARGE).
+
+    Live, the current stream time stands in for DROP; frozen at drop like
+    `development_s`. None before first crack or without a roast clock.
+    """
+    development, roast_s = detector.development_s(now_s), detector.roast_s(now_s)
+    if development is None or not roast_s:
+        return None
+    return round(development / roast_s, 4)

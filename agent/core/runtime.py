@@ -21,9 +21,7 @@ real roast seconds, as they would be live.
 
 from __future__ import annotations
 
-import dataclasses
 import logging
-import math
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -31,18 +29,17 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from agent.core.commands import (
-    Command,
-    CommandQueue,
-    RestoreSettings,
-    Resync,
-    RoastCommand,
-    SetSetting,
-)
+from agent.core.commands import Command, CommandQueue, RoastCommand, apply_command
 from agent.core.crack_end import CrackEndTracker, FirstCrackEndEvent
 from agent.core.detector import Decision, Detector, Phase
-from agent.core.events import first_crack_end_event, first_crack_event
+from agent.core.events import (
+    crack_end_info,
+    development_ratio,
+    first_crack_end_event,
+    first_crack_event,
+)
 from agent.core.messages import FirstCrackEvent, RoastState, Telemetry, iso_utc
+from agent.core.scoring import dbfs
 from agent.core.settings import DetectorSettings
 from agent.core.sinks import Sink
 
@@ -51,7 +48,6 @@ log = logging.getLogger("firstcrack.runtime")
 # While in first crack, re-publish state this often (stream seconds) so that
 # `development_s` counts up for dashboards without a message per window.
 STATE_REFRESH_S = 10.0
-SILENCE_FLOOR_DBFS = -160.0
 
 
 class Scorer(Protocol):
@@ -62,12 +58,6 @@ class Scorer(Protocol):
 
 class SettingsPersistence(Protocol):
     def save(self, values: dict[str, Any]) -> None: ...
-
-
-def dbfs(samples: np.ndarray) -> float:
-    """RMS level of a float signal in dBFS (full scale = 1.0)."""
-    rms = float(np.sqrt(np.mean(np.square(samples, dtype=np.float64)))) if len(samples) else 0.0
-    return max(SILENCE_FLOOR_DBFS, 20.0 * math.log10(rms)) if rms > 0 else SILENCE_FLOOR_DBFS
 
 
 class Runtime:
@@ -101,10 +91,12 @@ class Runtime:
         self.event: FirstCrackEvent | None = None
         # Opt-in first-crack END detection (agent/core/crack_end.py); the Agent turns it on.
         self.crack_end: CrackEndTracker | None = None
-        self.telemetry_extras["development_ratio"] = self._development_ratio_locked
-        self.state_extras["development_ratio"] = self._development_ratio_locked
-        self.state_extras["first_crack_end_ts"] = lambda: self._crack_end_info_locked()[0]
-        self.state_extras["first_crack_end_roast_s"] = lambda: self._crack_end_info_locked()[1]
+        ratio = lambda: development_ratio(self._detector, self._stream_s)  # noqa: E731
+        ended = lambda: crack_end_info(self.crack_end, self._detector, self._wall)  # noqa: E731
+        self.telemetry_extras["development_ratio"] = ratio
+        self.state_extras["development_ratio"] = ratio
+        self.state_extras["first_crack_end_ts"] = lambda: ended()[0]
+        self.state_extras["first_crack_end_roast_s"] = lambda: ended()[1]
 
     # -- time ------------------------------------------------------------
     def _wall(self, stream_s: float) -> float:
@@ -258,27 +250,6 @@ class Runtime:
                 return False
             return self.crack_end is None or self.crack_end.result(confirmation) is not None
 
-    def _crack_end_info_locked(self) -> tuple[str | None, float | None]:
-        """(first_crack_end_ts, first_crack_end_roast_s) of this roast, or Nones."""
-        tracker = self.crack_end
-        ended = None if tracker is None else tracker.result(self._detector.confirmation)
-        if ended is None:
-            return None, None
-        roast_s = self._detector.roast_s(ended.end_s)
-        return iso_utc(self._wall(ended.end_s)), None if roast_s is None else round(roast_s, 1)
-
-    def _development_ratio_locked(self) -> float | None:
-        """DTR = development_s / roast_s (Artisan's (DROP - FCs) / DROP, both from CHARGE).
-
-        Live, the current stream time stands in for DROP; frozen at drop like
-        `development_s`. None before first crack or without a roast clock.
-        """
-        det, now = self._detector, self._stream_s
-        development, roast_s = det.development_s(now), det.roast_s(now)
-        if development is None or not roast_s:
-            return None
-        return round(development / roast_s, 4)
-
     # -- state and commands (the MQTT CommandHandler) --------------------
     def current_settings(self) -> DetectorSettings:
         with self._lock:
@@ -330,14 +301,9 @@ class Runtime:
     def _apply(self, command: Command) -> None:
         with self._lock:
             before = self._settings
-            if isinstance(command, SetSetting):
-                self._set_locked({command.name: command.value})
-            elif isinstance(command, RestoreSettings):
-                self._set_locked(dict(command.values))
-            elif isinstance(command, RoastCommand):
-                self._roast_locked(command.action)
-            elif not isinstance(command, Resync):
-                raise TypeError(f"not a command: {command!r}")
+            self._settings = apply_command(self._detector, before, command, self._stream_s)
+            if isinstance(command, RoastCommand) and self._detector.confirmation is None:
+                self.event = None
             settings = self._settings
             snapshot = self._snapshot_locked()
         if settings != before and self._persistence is not None:
@@ -346,27 +312,6 @@ class Runtime:
         for sink in self.sinks:
             sink.publish_settings(settings)
             sink.state(snapshot)
-
-    def _set_locked(self, values: dict[str, Any]) -> None:
-        if "armed" in values:
-            self._detector.set_armed(bool(values["armed"]), self._stream_s)
-        self._settings = dataclasses.replace(self._settings, **values)
-
-    def _roast_locked(self, action: str) -> None:
-        now = self._stream_s
-        if action == "start":
-            self._detector.start(now)
-        elif action == "drop":
-            self._detector.drop(now)
-        elif action == "reset":
-            self._detector.reset(now)
-        else:
-            raise ValueError(f"unknown roast command {action!r}")
-        if action != "drop" and self._detector.confirmation is None:
-            self.event = None
-        armed = self._detector.armed
-        if self._settings.armed != armed:
-            self._settings = dataclasses.replace(self._settings, armed=armed)
 
     @property
     def detector(self) -> Detector:

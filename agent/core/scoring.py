@@ -8,6 +8,7 @@ offline score the same way. It touches no audio device and no network.
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Protocol
@@ -21,6 +22,14 @@ if TYPE_CHECKING:
     from agent.core.windower import Window
 
 log = logging.getLogger("firstcrack.inference")
+
+SILENCE_FLOOR_DBFS = -160.0
+
+
+def dbfs(samples: np.ndarray) -> float:
+    """RMS level of a float signal in dBFS (full scale = 1.0)."""
+    rms = float(np.sqrt(np.mean(np.square(samples, dtype=np.float64)))) if len(samples) else 0.0
+    return max(SILENCE_FLOOR_DBFS, 20.0 * math.log10(rms)) if rms > 0 else SILENCE_FLOOR_DBFS
 
 
 class BatchScorer(Protocol):
