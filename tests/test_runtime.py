@@ -178,3 +178,39 @@ def test_slow_inference_drops_stale_windows_and_stays_current() -> None:
     assert scorer.calls + runtime.dropped_windows == total_windows
     assert sink.telemetries[-1].audio_s == 10.0 + 3 * (total_windows - 1)
     assert sink.telemetries[-1].dropped_windows == runtime.dropped_windows
+
+
+def test_source_health_is_in_state_and_a_change_republishes_it() -> None:
+    sink = ListSink()
+    runtime = Runtime(ScriptedScorer([0.1] * 40), KOFN, [sink])
+    overruns = [0]
+    runtime.health_extras["source_overruns"] = lambda: overruns[0]
+    assert runtime.snapshot().to_payload()["source_overruns"] == 0
+    drive(runtime, 6)  # 10..25 s: nothing changes, no state
+    assert sink.states == []
+    overruns[0] = 3
+    drive(runtime, 2, start=28.0)  # 28, 31 s: more than 10 s since the last state
+    assert [s.to_payload()["source_overruns"] for s in sink.states] == [3]
+    drive(runtime, 3, start=34.0)  # unchanged again: no new state
+    assert len(sink.states) == 1
+
+
+def test_agent_state_carries_the_source_statistics(tmp_path: Any) -> None:
+    from agent.live.app import Agent, AgentParts
+    from agent.sources.base import SourceStats
+
+    class CountingSource:
+        name = "counting"
+        realtime = False
+
+        def __iter__(self) -> Any:
+            return iter(())
+
+        def stats(self) -> SourceStats:
+            return SourceStats(overruns=2, reopens=1, dropped_blocks=5)
+
+    config = AgentConfig.model_validate({"state_dir": str(tmp_path), "mqtt": {"enabled": False}})
+    agent = Agent(AgentParts(config, CountingSource(), ScriptedScorer([]), []), mqtt=False)
+    payload = agent.runtime.snapshot().to_payload()
+    assert (payload["source_overruns"], payload["source_reopens"]) == (2, 1)
+    assert payload["source_dropped_blocks"] == 5

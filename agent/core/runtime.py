@@ -87,6 +87,10 @@ class Runtime:
         self._last_state_s = 0.0
         self.dropped_windows = 0
         self.state_extras: dict[str, Callable[[], Any]] = {}
+        # Health counters (e.g. the source's overruns): in every state, and a change
+        # re-publishes the state at most every STATE_REFRESH_S stream seconds.
+        self.health_extras: dict[str, Callable[[], Any]] = {}
+        self._last_health: dict[str, Any] = {}
         self.telemetry_extras: dict[str, Callable[[], Any]] = {}
         self.event: FirstCrackEvent | None = None
         # Opt-in first-crack END detection (agent/core/crack_end.py); the Agent turns it on.
@@ -157,7 +161,8 @@ class Runtime:
                 or self._detector.phase is not phase_before
             )
             developing = self._detector.phase is Phase.FIRST_CRACK
-            if developing and end_s - self._last_state_s >= STATE_REFRESH_S:
+            due = end_s - self._last_state_s >= STATE_REFRESH_S
+            if due and (developing or self._health_locked() != self._last_health):
                 publish_state = True
             snapshot = self._snapshot_locked() if publish_state else None
             if snapshot is not None:
@@ -280,8 +285,15 @@ class Runtime:
             roast_s=None if roast_s is None else round(roast_s, 1),
             settings=self._settings.runtime_values(),
             extra={"dropped_windows": self.dropped_windows}
-            | {key: fn() for key, fn in self.state_extras.items()},
+            | {key: fn() for key, fn in self.state_extras.items()}
+            | self._health_locked(remember=True),
         )
+
+    def _health_locked(self, remember: bool = False) -> dict[str, Any]:
+        health = {key: fn() for key, fn in self.health_extras.items()}
+        if remember:
+            self._last_health = health
+        return health
 
     def apply_pending(self) -> int:
         """Apply every submitted command in order and announce each result; returns how many.

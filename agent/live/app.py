@@ -78,6 +78,12 @@ class Agent:
         store = SettingsStore(Path(config.state_dir) / config.agent_id)
         self.chain = build_chain(config, parts.scorer, sinks=parts.sinks, persistence=store)
         self.runtime = self.chain.runtime
+        stats = getattr(self.source, "stats", None)
+        if stats is not None:  # audio health for dashboards and HA diagnostic sensors
+            for key in ("overruns", "dropped_blocks", "reopens"):
+                self.runtime.health_extras[f"source_{key}"] = (
+                    lambda k=key: getattr(stats(), k)  # type: ignore[misc]
+                )
         restore = restored_settings(config, store)
         if restore is not None:
             self.runtime.commands.submit(restore)  # applied before anything is announced
