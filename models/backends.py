@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -87,14 +87,14 @@ class FeatureFrontEnd:
         self.extractor = extractor
         self.mode = "extractor"
         self._lock = threading.Lock()
+        self._streams: dict[str, IncrementalFbank] = {}
         try:
             from models.fbank import FastFbank, IncrementalFbank
 
             self.fast: FastFbank | None = FastFbank(extractor)
+            # The state of the unnamed stream (a caller with one audio stream).
             self.incremental: IncrementalFbank | None = IncrementalFbank(extractor)
-            # One incremental state per audio stream (roaster), most recently used first,
-            # so a batch that mixes roasters still reuses each roaster's frames.
-            self._streams: list[IncrementalFbank] = [self.incremental]
+            self._streams[""] = self.incremental
             self.mode = "incremental"
         except ValueError:  # not a 16 kHz kaldi front end: keep the extractor
             self.fast = self.incremental = None
@@ -106,36 +106,48 @@ class FeatureFrontEnd:
             self.max_length * hop, int(MAX_WINDOW_SECONDS * self.sample_rate)
         )
 
-    def _stream_for(self, x: np.ndarray) -> IncrementalFbank:
-        """The incremental state whose last window this one continues (else the oldest)."""
-        for i, stream in enumerate(self._streams):
-            fresh = stream._samples is None
-            if fresh or stream._shift(np.asarray(x, dtype=np.float32)) is not None:
-                self._streams.insert(0, self._streams.pop(i))
-                return stream
-        if len(self._streams) < MAX_STREAMS:
-            from models.fbank import IncrementalFbank
+    @property
+    def streams(self) -> dict[str, IncrementalFbank]:
+        """The incremental feature state of each audio stream, by key (a copy)."""
+        with self._lock:
+            return dict(self._streams)
 
-            self._streams.insert(0, IncrementalFbank(self.extractor))
-        else:
-            self._streams.insert(0, self._streams.pop())
-        return self._streams[0]
+    def _stream(self, key: str) -> IncrementalFbank:
+        """The incremental state of stream `key`, made on first use; the least recently
+        made is forgotten beyond MAX_STREAMS (it would only cost a full recompute)."""
+        from models.fbank import IncrementalFbank
 
-    def features(self, windows: np.ndarray) -> np.ndarray:
+        stream = self._streams.get(key)
+        if stream is None:
+            if len(self._streams) >= MAX_STREAMS:
+                oldest = next(k for k in self._streams if k != "")
+                del self._streams[oldest]
+            stream = self._streams[key] = IncrementalFbank(self.extractor)
+        return stream
+
+    def features(self, windows: np.ndarray, streams: Sequence[str] | None = None) -> np.ndarray:
         """[B, samples] float32 at `sample_rate` -> [B, max_length, num_mel_bins] float32.
 
-        A 1-D array is taken as a batch of one.
+        A 1-D array is taken as a batch of one. `streams` names each window's
+        audio stream (a roaster's id): in "incremental" mode a window reuses
+        the frames it shares with the previous window of the same stream.
+        Without it, every window is taken as the next of one unnamed stream
+        (a window that does not continue it is simply computed in full).
         """
         batch = np.asarray(windows, dtype=np.float32)
         if batch.ndim == 1:
             batch = batch[None, :]
         if batch.ndim != 2:
             raise ValueError(f"windows must be [batch, samples], got shape {batch.shape}")
+        keys = list(streams) if streams is not None else [""] * batch.shape[0]
+        if len(keys) != batch.shape[0]:
+            raise ValueError(f"{len(keys)} stream keys for {batch.shape[0]} windows")
         if batch.shape[0] == 0:
             return np.zeros((0, self.max_length, self.num_mel_bins), dtype=np.float32)
         if self.mode == "incremental" and self.incremental is not None:
             with self._lock:
-                return np.stack([self._stream_for(x).features(x) for x in batch])
+                return np.stack([self._stream(k).features(x) for k, x in zip(keys, batch,
+                                                                               strict=True)])
         if self.mode in ("incremental", "fast") and self.fast is not None:
             return self.fast(batch)
         out = self.extractor(list(batch), sampling_rate=self.sample_rate, return_tensors="np")
@@ -155,9 +167,9 @@ class _Base:
         self.sample_rate = front.sample_rate
         self.window_samples = front.window_samples
 
-    def features(self, windows: np.ndarray) -> np.ndarray:
+    def features(self, windows: np.ndarray, streams: Sequence[str] | None = None) -> np.ndarray:
         """See `FeatureFrontEnd.features`."""
-        return self.front.features(windows)
+        return self.front.features(windows, streams)
 
     def predict_features(self, feats: np.ndarray) -> np.ndarray:
         """[B, frames, mel] features -> [B] p(first_crack) float32."""
@@ -168,9 +180,10 @@ class _Base:
             return np.zeros(0, dtype=np.float32)
         return softmax_column(self._logits(feats), self.first_crack_index)
 
-    def predict(self, windows: np.ndarray) -> np.ndarray:
-        """[B, samples] 16 kHz windows -> [B] p(first_crack) float32."""
-        return self.predict_features(self.features(windows))
+    def predict(self, windows: np.ndarray, streams: Sequence[str] | None = None) -> np.ndarray:
+        """[B, samples] 16 kHz windows -> [B] p(first_crack) float32; `streams` names
+        each window's audio stream (see `FeatureFrontEnd.features`)."""
+        return self.predict_features(self.features(windows, streams))
 
     def _logits(self, feats: np.ndarray) -> np.ndarray:
         raise NotImplementedError

@@ -102,7 +102,7 @@ class Classifier(Protocol):
         """[B, frames, mel] -> [B] p(first_crack) float32."""
         ...
 
-    def predict(self, windows: np.ndarray) -> np.ndarray:
+    def predict(self, windows: np.ndarray, streams: list[str] | None = None) -> np.ndarray:
         """predict_features(features(windows))."""
         ...
 

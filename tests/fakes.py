@@ -23,7 +23,7 @@ class SlowScorer:
         self.calls = 0
         self.p = p
 
-    def predict(self, windows: np.ndarray) -> np.ndarray:
+    def predict(self, windows: np.ndarray, streams: list[str] | None = None) -> np.ndarray:
         self.calls += 1
         self.gate.acquire()
         return np.full(len(windows), self.p, np.float32)

@@ -245,7 +245,7 @@ class MarkerScorer:
 
     name = "truth-marker"
 
-    def predict(self, windows: np.ndarray) -> np.ndarray:
+    def predict(self, windows: np.ndarray, streams: list[str] | None = None) -> np.ndarray:
         share = (windows > 0.25).mean(axis=1)
         return np.where(share >= 0.5, 0.9, 0.05).astype(np.float32)
 

@@ -7,8 +7,8 @@ import threading
 import numpy as np
 import pytest
 
-from agent.config import AgentConfig
-from agent.core.cadence import AdaptiveCadence, CadenceConfig, CadenceConfigError, CadenceDriver
+from agent.config import AgentConfig, ConfigError
+from agent.core.cadence import AdaptiveCadence, CadenceConfig, CadenceDriver
 from agent.core.sinks import ListSink
 from agent.core.windower import Windower
 from agent.live.analyze import analyze_audio
@@ -55,18 +55,40 @@ def test_fixed_mode_is_the_plain_hop_and_dense_hop_overrides() -> None:
 
 
 @pytest.mark.parametrize(
-    "kw, name",
+    ("changes", "key"),
     [
-        ({"mode": "sometimes"}, "mode"),
-        ({"idle_hop_s": 0.1}, "idle_hop_s"),
-        ({"dense_hop_s": 30.0}, "dense_hop_s"),
-        ({"rise_fraction": 0.0}, "rise_fraction"),
-        ({"hold_s": float("nan")}, "hold_s"),
+        ({"cadence": "sometimes"}, "detector.cadence"),
+        ({"idle_hop_s": 0.1}, "detector.idle_hop_s"),
+        ({"idle_hop_s": 121}, "detector.idle_hop_s"),
+        ({"dense_hop_s": 30.0}, "detector.dense_hop_s"),  # more than idle_hop_s (15)
+        ({"cadence_rise_fraction": 0.0}, "detector.cadence_rise_fraction"),
+        ({"cadence_hold_s": float("nan")}, "detector.cadence_hold_s"),
+        ({"cadence_pops_per_min": -1}, "detector.cadence_pops_per_min"),
     ],
 )
-def test_bad_config_names_the_field(kw: dict, name: str) -> None:
-    with pytest.raises(CadenceConfigError, match=name):
-        AdaptiveCadence(CadenceConfig(**kw))
+def test_bad_cadence_is_a_config_error_naming_the_key(changes: dict, key: str) -> None:
+    """Cadence limits live in the config (DetectorConfig), which names the key."""
+    with pytest.raises(ConfigError) as info:
+        AgentConfig().with_detector(**changes)
+    assert info.value.keys == (key,)
+    assert f"{key}: " in str(info.value)
+
+
+def test_idle_hop_up_to_the_config_limit_runs() -> None:
+    """`idle_hop_s: 90` used to pass the config and then fail in the cadence."""
+    config = AgentConfig().with_detector(idle_hop_s=90)
+    cad = AdaptiveCadence(config.detector.to_cadence())
+    assert cad.hop_s(0.0, 3.0) == 90.0
+    assert build_chain(config, SlowScorer()).runtime is not None
+
+
+@pytest.mark.parametrize(
+    "kw", [{"mode": "sometimes"}, {"idle_hop_s": 0.0}, {"dense_hop_s": float("nan")}]
+)
+def test_core_refuses_only_what_its_arithmetic_cannot_do(kw: dict) -> None:
+    """Preconditions, not limits: no config-valid value reaches them (test_config.py)."""
+    with pytest.raises(ValueError, match=next(iter(kw)).split("_")[0]):
+        CadenceConfig(**kw)
 
 
 def window_ends(probs_at: dict[float, float], seconds: int) -> list[float]:
@@ -146,7 +168,7 @@ def test_analyze_with_cadence_scores_fewer_windows() -> None:
     class Zero:
         name = "zero"
 
-        def predict(self, windows: np.ndarray) -> np.ndarray:
+        def predict(self, windows: np.ndarray, streams: list[str] | None = None) -> np.ndarray:
             return np.zeros(len(windows), np.float32)
 
     audio = loud(SR * 120, seed=1)

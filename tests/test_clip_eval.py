@@ -29,7 +29,7 @@ class PeakScorer:
 
     name = "peak"
 
-    def predict(self, windows: np.ndarray) -> np.ndarray:
+    def predict(self, windows: np.ndarray, streams: list[str] | None = None) -> np.ndarray:
         return np.abs(windows).max(axis=1).clip(0.0, 1.0)
 
 

@@ -31,7 +31,7 @@ BLOCK = SR // 10
 class QuickScorer:
     name = "quick"
 
-    def predict(self, windows: np.ndarray) -> np.ndarray:
+    def predict(self, windows: np.ndarray, streams: list[str] | None = None) -> np.ndarray:
         time.sleep(0.001)
         return np.full(len(windows), 0.2, np.float32)
 

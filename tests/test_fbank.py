@@ -102,15 +102,16 @@ def test_wrong_sample_rate_is_refused() -> None:
 
 
 def test_front_end_keeps_one_incremental_state_per_roaster() -> None:
-    """Batches that mix two roasters' windows still reuse each roaster's frames exactly."""
+    """Batches that mix two roasters' windows, named by stream, reuse each one's frames."""
     ex = extractor()
     front = FeatureFrontEnd(ex)
     a, b = signal(40, seed=1), signal(40, seed=2)
     fast = FastFbank(ex)
     for end in range(160000, len(a) + 1, 48000):
         batch = np.stack([a[end - 160000 : end], b[end - 160000 : end]])
-        assert np.allclose(front.features(batch), fast(batch), atol=1e-5)
-    reused = sum(s.reused_frames for s in front._streams)
-    computed = sum(s.computed_frames for s in front._streams)
-    assert len(front._streams) == 2
+        assert np.allclose(front.features(batch, ["left", "right"]), fast(batch), atol=1e-5)
+    streams = front.streams.values()
+    reused = sum(s.reused_frames for s in streams)
+    computed = sum(s.computed_frames for s in streams)
+    assert len(front.streams) == 3  # the unnamed stream and the two roasters
     assert reused > computed  # most frames came from the previous window of the same roaster

@@ -69,7 +69,7 @@ class ByTime:
         self.p_at = p_at
         self.calls = 0
 
-    def predict(self, windows: np.ndarray) -> np.ndarray:
+    def predict(self, windows: np.ndarray, streams: list[str] | None = None) -> np.ndarray:
         self.calls += len(windows)
         ends = [round(float(w[-1]) * 1000.0, 1) for w in windows]
         return np.array([self.p_at.get(end, 0.05) for end in ends], np.float32)

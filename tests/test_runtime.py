@@ -34,7 +34,7 @@ class ScriptedScorer:
         self.probs = list(probs)
         self.calls = 0
 
-    def predict(self, windows: np.ndarray) -> np.ndarray:
+    def predict(self, windows: np.ndarray, streams: list[str] | None = None) -> np.ndarray:
         self.calls += 1
         return np.array([self.probs.pop(0) if self.probs else 0.0] * len(windows), np.float32)
 

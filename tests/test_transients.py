@@ -120,7 +120,7 @@ def test_rate_and_crack_count_reach_telemetry_and_state() -> None:
     class Zero:
         name = "zero"
 
-        def predict(self, w: np.ndarray) -> np.ndarray:
+        def predict(self, w: np.ndarray, streams: list[str] | None = None) -> np.ndarray:
             return np.zeros(len(w), np.float32)
 
     sink = ListSink()

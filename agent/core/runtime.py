@@ -53,7 +53,7 @@ STATE_REFRESH_S = 10.0
 class Scorer(Protocol):
     name: str
 
-    def predict(self, windows: np.ndarray) -> np.ndarray: ...
+    def predict(self, windows: np.ndarray, streams: list[str] | None = None) -> np.ndarray: ...
 
 
 class SettingsPersistence(Protocol):

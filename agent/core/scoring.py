@@ -35,12 +35,13 @@ def dbfs(samples: np.ndarray) -> float:
 class BatchScorer(Protocol):
     name: str
 
-    def predict(self, windows: np.ndarray) -> np.ndarray: ...
+    def predict(self, windows: np.ndarray, streams: list[str] | None = None) -> np.ndarray: ...
 
 
 class Lane(Protocol):
     """One roaster's chain as the scoring step sees it (a `LiveLoop` or an offline `Chain`)."""
 
+    key: str  # the roaster's id: its audio stream's feature state in the classifier
     runtime: Runtime
     driver: CadenceDriver
 
@@ -57,7 +58,9 @@ def _predict(
     elapsed_ms = 0.0
     if loud:
         started = time.perf_counter()
-        probs[loud] = scorer.predict(np.stack([windows[i].samples for i in loud]))
+        probs[loud] = scorer.predict(
+            np.stack([windows[i].samples for i in loud]), streams=[lanes[i].key for i in loud]
+        )
         elapsed_ms = (time.perf_counter() - started) * 1000.0
     return probs, gates, elapsed_ms, len(loud)
 

@@ -39,6 +39,7 @@ class Chain:
 
     runtime: Runtime
     driver: CadenceDriver
+    key: str = ""  # the roaster's id; names its audio stream to the classifier
 
     @property
     def windower(self) -> Windower:
@@ -112,4 +113,4 @@ def build_chain(
     history_s = cadence.history_s() if cadence is not None else 0.0
     windower = Windower(SAMPLE_RATE, detector.window_s, runtime.current_settings().hop_s,
                         history_s=history_s)
-    return Chain(runtime, CadenceDriver(windower, cadence, transients))
+    return Chain(runtime, CadenceDriver(windower, cadence, transients), key=config.agent_id)

@@ -84,6 +84,7 @@ class LiveLoop:
         self.chain = chain
         self.runtime = chain.runtime
         self.driver = chain.driver
+        self.key = chain.key
         self.name = getattr(source, "name", "source")
         self.windower = chain.windower
         self.slot = LatestSlot(cond)

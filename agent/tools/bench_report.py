@@ -36,7 +36,7 @@ class _TimedScorer:
     def __init__(self, scorer: Any) -> None:
         self.inner, self.name, self.cpu_s = scorer, scorer.name, 0.0
 
-    def predict(self, windows: np.ndarray) -> np.ndarray:
+    def predict(self, windows: np.ndarray, streams: list[str] | None = None) -> np.ndarray:
         c0 = time.process_time()
         try:
             return self.inner.predict(windows)
@@ -202,7 +202,7 @@ class _CostedScorer:
     def __init__(self, decide: Any, pay: Any) -> None:
         self.decide, self.pay, self.name = decide, pay, decide.name
 
-    def predict(self, windows: np.ndarray) -> np.ndarray:
+    def predict(self, windows: np.ndarray, streams: list[str] | None = None) -> np.ndarray:
         self.pay.predict(windows)
         return self.decide.predict(windows)
 

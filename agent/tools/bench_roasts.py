@@ -54,7 +54,7 @@ class PopOracleScorer:
             self._index.setdefault(audio[start : start + 64].tobytes(), start)
         self.seed, self.centre, self.scale, self.noise = seed, centre, scale, noise
 
-    def predict(self, windows: np.ndarray) -> np.ndarray:
+    def predict(self, windows: np.ndarray, streams: list[str] | None = None) -> np.ndarray:
         out = np.zeros(len(windows), dtype=np.float32)
         for i, window in enumerate(windows):
             start = self._index.get(np.asarray(window[:64], dtype=np.float32).tobytes())
