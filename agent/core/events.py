@@ -1,4 +1,4 @@
-"""Building the `first_crack` and `first_crack_end` event payloads from detector results.
+"""Building the telemetry, `first_crack`, `first_crack_end` and `state` payloads.
 
 Kept apart from `Runtime` so the runtime reads as "window in, announcements
 out": these functions only turn stream seconds into wall and roast clocks.
@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
+from typing import Any
 
 from agent.core.crack_end import CrackEnd, CrackEndTracker, FirstCrackEndEvent
-from agent.core.detector import Confirmation, Detector
-from agent.core.messages import FirstCrackEvent, iso_utc
+from agent.core.detector import Confirmation, Decision, Detector
+from agent.core.messages import FirstCrackEvent, RoastState, Telemetry, iso_utc
+from agent.core.settings import DetectorSettings
 
 WallClock = Callable[[float], float]  # stream seconds -> epoch seconds
 
@@ -88,3 +90,60 @@ def development_ratio(detector: Detector, now_s: float) -> float | None:
     if development is None or not roast_s:
         return None
     return round(development / roast_s, 4)
+
+
+def roast_state(
+    detector: Detector,
+    now_s: float,
+    wall: WallClock,
+    settings: DetectorSettings,
+    extra: dict[str, Any],
+) -> RoastState:
+    """The retained `state` payload at stream time `now_s`."""
+    confirmation = detector.confirmation
+    development = detector.development_s(now_s)
+    roast_s = detector.roast_s(now_s)
+
+    def wall_iso(stream_s: float | None) -> str | None:
+        return None if stream_s is None else iso_utc(wall(stream_s))
+
+    return RoastState(
+        phase=detector.phase.value,
+        first_crack=confirmation is not None,
+        first_crack_ts=wall_iso(None if confirmation is None else confirmation.onset_s),
+        roast_started_ts=wall_iso(detector.roast_start_s),
+        development_s=None if development is None else round(development, 1),
+        roast_s=None if roast_s is None else round(roast_s, 1),
+        settings=settings.runtime_values(),
+        extra=extra,
+    )
+
+
+def telemetry(
+    detector: Detector,
+    end_s: float,
+    wall: WallClock,
+    decision: Decision,
+    settings: DetectorSettings,
+    extra: dict[str, Any],
+    *,
+    level: float,
+    inference_ms: float,
+    dropped_windows: int,
+) -> Telemetry:
+    """The `telemetry` payload of the window ending at stream time `end_s`."""
+    roast_s = detector.roast_s(end_s)
+    return Telemetry(
+        ts=iso_utc(wall(end_s)),
+        roast_s=None if roast_s is None else round(roast_s, 3),
+        audio_s=round(end_s, 3),
+        probability=round(decision.probability, 5),
+        threshold=settings.threshold,
+        dbfs=round(level, 2),
+        inference_ms=round(inference_ms, 2),
+        phase=detector.phase.value,
+        silent=decision.silent,
+        positive_windows=decision.positive_windows,
+        dropped_windows=dropped_windows,
+        extra=extra,
+    )

@@ -37,8 +37,10 @@ from agent.core.events import (
     development_ratio,
     first_crack_end_event,
     first_crack_event,
+    roast_state,
+    telemetry,
 )
-from agent.core.messages import FirstCrackEvent, RoastState, Telemetry, iso_utc
+from agent.core.messages import FirstCrackEvent, RoastState, Telemetry
 from agent.core.scoring import dbfs
 from agent.core.settings import DetectorSettings
 from agent.core.sinks import Sink
@@ -83,7 +85,6 @@ class Runtime:
         self.commands = CommandQueue()
         self._anchor = (0.0, clock())  # (stream seconds, wall seconds)
         self._stream_s = 0.0
-        self._roast_started_wall: float | None = self._anchor[1] if auto_arm else None
         self._last_state_s = 0.0
         self.dropped_windows = 0
         self.state_extras: dict[str, Callable[[], Any]] = {}
@@ -185,21 +186,10 @@ class Runtime:
         inference_ms: float,
         settings: DetectorSettings,
     ) -> Telemetry:
-        roast_s = self._detector.roast_s(end_s)
-        return Telemetry(
-            ts=iso_utc(self._wall(end_s)),
-            roast_s=None if roast_s is None else round(roast_s, 3),
-            audio_s=round(end_s, 3),
-            probability=round(decision.probability, 5),
-            threshold=settings.threshold,
-            dbfs=round(level, 2),
-            inference_ms=round(inference_ms, 2),
-            phase=self._detector.phase.value,
-            silent=decision.silent,
-            positive_windows=decision.positive_windows,
-            dropped_windows=self.dropped_windows,
-            extra={key: fn() for key, fn in self.telemetry_extras.items()},
-        )
+        extra = {key: fn() for key, fn in self.telemetry_extras.items()}
+        return telemetry(self._detector, end_s, self._wall, decision, settings, extra,
+                         level=level, inference_ms=inference_ms,
+                         dropped_windows=self.dropped_windows)
 
     def _event(self, decision: Decision) -> FirstCrackEvent:
         confirmation = decision.confirmation
@@ -267,27 +257,12 @@ class Runtime:
             return self._snapshot_locked()
 
     def _snapshot_locked(self) -> RoastState:
-        now = self._stream_s
-        det = self._detector
-        confirmation = det.confirmation
-        development = det.development_s(now)
-        roast_s = det.roast_s(now)
-
-        def wall_iso(stream_s: float | None) -> str | None:
-            return None if stream_s is None else iso_utc(self._wall(stream_s))
-
-        return RoastState(
-            phase=det.phase.value,
-            first_crack=confirmation is not None,
-            first_crack_ts=wall_iso(None if confirmation is None else confirmation.onset_s),
-            roast_started_ts=wall_iso(det.roast_start_s),
-            development_s=None if development is None else round(development, 1),
-            roast_s=None if roast_s is None else round(roast_s, 1),
-            settings=self._settings.runtime_values(),
-            extra={"dropped_windows": self.dropped_windows}
+        extra = (
+            {"dropped_windows": self.dropped_windows}
             | {key: fn() for key, fn in self.state_extras.items()}
-            | self._health_locked(remember=True),
+            | self._health_locked(remember=True)
         )
+        return roast_state(self._detector, self._stream_s, self._wall, self._settings, extra)
 
     def _health_locked(self, remember: bool = False) -> dict[str, Any]:
         health = {key: fn() for key, fn in self.health_extras.items()}
