@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import subprocess
 import sys
 from pathlib import Path
@@ -142,3 +143,75 @@ def test_every_command_has_useful_help() -> None:
         proc = subprocess.run([*CLI, command, "--help"], capture_output=True, text=True, timeout=60)
         assert proc.returncode == 0, (command, proc.stderr)
         assert "usage: firstcrack" in proc.stdout and len(proc.stdout) > 200
+
+
+@pytest.mark.parametrize(
+    ("yaml_text", "needles"),
+    [
+        ("detector:\n  idle_hop_s: 500\n", ["detector.idle_hop_s"]),
+        ("detector:\n  dense_hop_s: 30\n  idle_hop_s: 10\n",
+         ["detector.dense_hop_s", "idle_hop_s (10 s)"]),
+        ("detector:\n  confirm_s: 0.5\n", ["detector.confirm_s"]),  # as /set refuses it
+        ("detector:\n  cadence_rise_fraction: 0\n", ["detector.cadence_rise_fraction"]),
+    ],
+)
+def test_out_of_range_config_is_exit_2_naming_the_key(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], yaml_text: str, needles: list[str]
+) -> None:
+    config = tmp_path / "agent.yaml"
+    config.write_text(yaml_text)
+    assert main(["run", "--config", str(config), "--source", "sim:1", "--no-mqtt"]) == 2
+    err = capsys.readouterr().err
+    assert "invalid configuration" in err and "Traceback" not in err
+    for needle in needles:
+        assert needle in err
+
+
+@pytest.mark.parametrize(
+    ("flags", "needles"),
+    [
+        (["--hop", "0.1"], ["--hop", "detector.hop_s"]),
+        (["--threshold", "nan"], ["--threshold", "detector.threshold"]),
+        (["--confirm-s", "0.5"], ["--confirm-s", "detector.confirm_s"]),
+        (["--window", "100"], ["--window", "detector.window_s"]),
+        (["--threads", "0"], ["--threads", "threads"]),
+    ],
+)
+def test_evaluate_with_a_bad_override_is_exit_2_naming_flag_and_key(
+    capsys: pytest.CaptureFixture[str], flags: list[str], needles: list[str]
+) -> None:
+    argv = ["evaluate", "--model", "demo", "--simulate", "1,0", *flags]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    for needle in needles:
+        assert needle in err
+
+
+def test_evaluate_flag_choices_come_from_the_config(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as info:
+        main(["evaluate", "--model", "demo", "--simulate", "1,0", "--rule", "majority"])
+    assert info.value.code == 2
+    assert "'evidence', 'k_of_n'" in capsys.readouterr().err
+
+
+def test_run_threads_zero_is_rejected_not_ignored(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["run", "--threads", "0", "--source", "sim:1", "--no-mqtt"]) == 2
+    assert "threads" in capsys.readouterr().err
+
+
+def test_run_debug_logs_the_effective_config_without_secrets(
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`run --debug` logs the whole config in force (agent.config.redacted) before starting."""
+    from agent.sources import SourceError
+
+    monkeypatch.setenv("FIRSTCRACK_MQTT__PASSWORD", "hunter2")
+    monkeypatch.setenv("FIRSTCRACK_DETECTOR__IDLE_HOP_S", "90")
+    with caplog.at_level(logging.DEBUG, logger="firstcrack.cli"), pytest.raises(SourceError):
+        main(["--debug", "run", "--source", "tape:1", "--no-mqtt"])  # --debug re-raises
+    [line] = [r.getMessage() for r in caplog.records if "effective configuration" in r.message]
+    logged = json.loads(line.split(": ", 1)[1])
+    assert logged["detector"]["idle_hop_s"] == 90.0
+    assert logged["mqtt"]["password"] == "***"
+    assert "hunter2" not in caplog.text

@@ -7,7 +7,15 @@ from pathlib import Path
 
 import pytest
 
-from agent.config import DEFAULT_CONFIG_PATH, ConfigError, DetectorConfig, load_config, redacted
+from agent.config import (
+    DEFAULT_CONFIG_PATH,
+    AgentConfig,
+    ConfigError,
+    DetectorConfig,
+    load_config,
+    redacted,
+)
+from agent.core.cadence import AdaptiveCadence
 
 
 def write(tmp_path: Path, text: str) -> Path:
@@ -35,6 +43,13 @@ def test_shipped_config_loads_with_documented_defaults() -> None:
         ("detector:\n  threshold: 1.5\n", "detector.threshold"),
         ("detector:\n  min_positive: 0\n", "detector.min_positive"),
         ("detector:\n  hop_s: .nan\n", "detector.hop_s"),
+        ("detector:\n  confirm_s: 0.5\n", "detector.confirm_s"),
+        ("detector:\n  idle_hop_s: 500\n", "detector.idle_hop_s"),
+        ("detector:\n  idle_hop_s: .inf\n", "detector.idle_hop_s"),
+        ("detector:\n  dense_hop_s: 0.1\n", "detector.dense_hop_s"),
+        ("detector:\n  dense_hop_s: 30\n  idle_hop_s: 10\n", "detector.dense_hop_s"),
+        ("detector:\n  cadence_rise_fraction: 0\n", "detector.cadence_rise_fraction"),
+        ("detector:\n  cadence: sometimes\n", "detector.cadence"),
         ("mqtt:\n  tls:\n    ca: x\n", "mqtt.tls.ca"),
         ("backend: cuda\n", "backend"),
         ("surprise: 1\n", "surprise"),
@@ -98,3 +113,54 @@ def test_secrets_never_appear_in_logs_or_errors(
     with pytest.raises(ConfigError) as info:
         load_config(write(tmp_path, "mqtt:\n  password: [hunter2]\n"), environ={})
     assert "hunter2" not in str(info.value)
+
+
+def test_default_config_path_is_the_repository_file() -> None:
+    """agent/config is a package now; the default still is <repo>/config/agent.yaml."""
+    assert DEFAULT_CONFIG_PATH == Path(__file__).resolve().parent.parent / "config" / "agent.yaml"
+    assert DEFAULT_CONFIG_PATH.is_file()
+
+
+def test_a_bad_cadence_combination_names_both_keys(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as info:
+        load_config(write(tmp_path, "detector:\n  dense_hop_s: 30\n  idle_hop_s: 10\n"),
+                    environ={})
+    assert str(info.value) == (
+        "invalid configuration: detector.dense_hop_s: must be at most idle_hop_s (10 s), got 30"
+    )
+    assert info.value.keys == ("detector.dense_hop_s",)
+
+
+@pytest.mark.parametrize(
+    "detector",
+    [
+        {"idle_hop_s": 90},
+        {"idle_hop_s": 120, "dense_hop_s": 60, "hop_s": 60},
+        {"idle_hop_s": 1, "dense_hop_s": 0.5, "hop_s": 0.5},
+        {"idle_hop_s": 1, "hop_s": 60},  # a hop longer than the idle hop: no thinning
+        {"cadence_rise_fraction": 1e-9, "cadence_pops_per_min": 0, "cadence_hold_s": 0},
+    ],
+)
+def test_what_the_config_accepts_the_cadence_accepts(detector: dict[str, float]) -> None:
+    """The config is the one place with cadence limits: a config-valid cadence always builds
+    (agent/core/cadence.py has no range checks of its own to disagree with)."""
+    config = load_config(None, environ={}, overrides={"detector": detector})
+    cadence = AdaptiveCadence(config.detector.to_cadence())
+    hop = cadence.hop_s(0.0, config.detector.hop_s)
+    assert hop >= config.detector.hop_s and hop >= (config.detector.dense_hop_s or 0)
+    assert cadence.history_s() == 2 * config.detector.idle_hop_s + 60
+
+
+def test_with_detector_names_the_key() -> None:
+    with pytest.raises(ConfigError, match=r"^invalid configuration: detector\.hop_s: ") as info:
+        AgentConfig().with_detector(hop_s=0.1)
+    assert info.value.keys == ("detector.hop_s",)
+    assert isinstance(info.value, ValueError)  # callers catch it with pydantic's errors
+
+
+def test_redacted_is_the_config_as_json_with_the_password_masked() -> None:
+    config = load_config(None, environ={"FIRSTCRACK_MQTT__PASSWORD": "hunter2"})
+    data = redacted(config)
+    assert data["mqtt"]["password"] == "***"
+    assert data["detector"] == config.detector.model_dump(mode="json")
+    assert redacted(load_config(None, environ={}))["mqtt"]["password"] is None

@@ -12,10 +12,14 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+from agent.config import ConfigError
 from agent.tools.event_eval import (
+    AGENT_FLAGS,
+    DETECTOR_FLAGS,
     EvaluateError,
     Truth,
     add_evaluate_arguments,
+    config_from_flags,
     evaluate,
     event_metrics,
     format_summary,
@@ -146,3 +150,44 @@ def test_training_seeds_are_refused(tiny_model_dir: Path, tmp_path: Path) -> Non
         {"simulated": {"crack_seeds": [10000], "no_crack_seeds": [10001]}}))
     with pytest.raises(EvaluateError, match="10000"):
         evaluate(str(model), simulate=(1, 0), sim_duration=60.0)
+
+
+def _parse(*argv: str) -> argparse.Namespace:
+    parser = argparse.ArgumentParser()
+    add_evaluate_arguments(parser)
+    return parser.parse_args(["--model", "demo", "--simulate", "1,0", *argv])
+
+
+def test_flags_are_config_overrides_over_the_file(tmp_path: Path) -> None:
+    """Every detector flag goes through load_config: merged over --config, validated by it."""
+    config_file = tmp_path / "agent.yaml"
+    config_file.write_text("backend: onnx\nthreads: 2\ndetector:\n  threshold: 0.7\n"
+                           "  idle_hop_s: 90\n  rule: k_of_n\n")
+    config = config_from_flags(_parse("--config", str(config_file), "--hop", "5",
+                                      "--cadence", "fixed", "--min-positive", "3",
+                                      "--confirm-s", "1", "--window", "8", "--threads", "1"))
+    d = config.detector
+    assert (d.threshold, d.idle_hop_s, d.rule) == (0.7, 90.0, "k_of_n")  # the file's
+    assert (d.hop_s, d.cadence, d.min_positive, d.confirm_s, d.window_s) == (5, "fixed", 3, 1, 8)
+    assert (config.model, config.backend, config.threads) == ("demo", "onnx", 1)
+
+
+def test_every_override_flag_names_a_config_key() -> None:
+    from agent.config import AgentConfig, DetectorConfig
+
+    assert set(DETECTOR_FLAGS.values()) <= set(DetectorConfig.model_fields)
+    assert set(AGENT_FLAGS.values()) <= set(AgentConfig.model_fields)
+    args = _parse()
+    assert all(hasattr(args, dest) for dest in [*DETECTOR_FLAGS, *AGENT_FLAGS])
+
+
+def test_a_bad_flag_names_itself_and_its_key(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as info:
+        config_from_flags(_parse("--min-positive", "0"))
+    assert str(info.value).startswith("--min-positive: invalid configuration: "
+                                      "detector.min_positive: ")
+    config_file = tmp_path / "agent.yaml"
+    config_file.write_text("detector:\n  confirm_s: 0.5\n")
+    with pytest.raises(ConfigError) as info:  # the file's mistake is not blamed on a flag
+        config_from_flags(_parse("--config", str(config_file), "--hop", "5"))
+    assert str(info.value).startswith("invalid configuration: detector.confirm_s: ")

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from agent.config import RUNTIME_FIELDS, ConfigError, load_config, setting_bounds
+from agent.core.settings import RUNTIME_SETTING_NAMES
 from agent.live.persist import SettingsStore
 from agent.mqtt.validation import (
     MAX_PAYLOAD_BYTES,
@@ -170,3 +172,86 @@ def test_settings_store_refuses_non_finite_values(tmp_path: Path) -> None:
     with pytest.raises(ValueError):
         store.save({"threshold": float("nan")})
     assert json.loads((tmp_path / "settings.json").read_text()) == {"threshold": 0.6}
+
+
+# --- /set accepts exactly what the config accepts ---------------------------------------
+
+
+def _near(bound: float, kind: type) -> list[float]:
+    """Values on, just inside and just outside a bound."""
+    if kind is int:
+        return [bound - 1, bound, bound + 1]
+    return [bound - 1.0, bound - 1e-6, bound, bound + 1e-6, bound + 1.0]
+
+
+def _probe_values(name: str) -> list[float]:
+    """Every bound of the setting's config field, its neighbours, and some far values."""
+    bounds = setting_bounds(name)
+    limits = [b for b in (bounds.ge, bounds.gt, bounds.le, bounds.lt) if b is not None]
+    values = [v for b in limits for v in _near(b, bounds.kind)]
+    values += [0, 1, -1, 0.5, 1e6, -1e6, 600, 601, 60, 61, 100, 101]
+    if bounds.kind is int:
+        values = [v for v in values if float(v).is_integer()]
+    return sorted({bounds.kind(v) for v in values})
+
+
+def _config_verdict(name: str, value: object) -> tuple[bool, object]:
+    """(accepted, value) as agent.yaml's `detector:` section would take it."""
+    key = RUNTIME_FIELDS[name]
+    try:
+        config = load_config(None, environ={}, overrides={"detector": {key: value}})
+    except ConfigError:
+        return False, None
+    return True, getattr(config.detector, key)
+
+
+def _set_verdict(name: str, payload: bytes) -> tuple[bool, object]:
+    try:
+        return True, parse_setting(name, payload)
+    except CommandError:
+        return False, None
+
+
+AGREEMENT = [
+    (name, value)
+    for name in RUNTIME_SETTING_NAMES
+    if name != "armed"
+    for value in _probe_values(name)
+] + [("armed", True), ("armed", False), ("armed", 2), ("armed", -1)]
+
+
+@pytest.mark.parametrize(("name", "value"), AGREEMENT)
+def test_set_and_config_agree_on_every_bound(name: str, value: float | bool) -> None:
+    """The range a `/set` accepts is the config's, value for value, around every bound."""
+    if isinstance(value, bool):
+        payload = b"ON" if value else b"OFF"
+    else:
+        payload = repr(value).encode()  # 1e-06 style exponents are in the /set grammar
+    assert _set_verdict(name, payload) == _config_verdict(name, value), payload
+
+
+def test_the_agreement_table_covers_every_runtime_setting() -> None:
+    assert {name for name, _ in AGREEMENT} == set(RUNTIME_SETTING_NAMES)
+    for name in RUNTIME_SETTING_NAMES:
+        verdicts = {_config_verdict(name, v)[0] for n, v in AGREEMENT if n == name}
+        assert verdicts == {True, False}, name  # each setting is probed on both sides
+
+
+@pytest.mark.parametrize(
+    ("name", "payload", "message"),
+    [
+        ("confirm_s", b"0", "confirm_s must be a number at least 1 and at most 600, got '0' "
+         "(out of range)"),
+        ("threshold", b"1.5", "threshold must be a number at least 0 and at most 1, got '1.5' "
+         "(out of range)"),
+        ("min_positive", b"0", "min_positive must be a whole number at least 1 and at most 100, "
+         "got '0' (out of range)"),
+        ("hop_s", b"x", "hop_s must be a number at least 0.5 and at most 60, got 'x'"),
+        ("hop_s", b"nan", "hop_s must be a finite number (a number at least 0.5 and at most 60), "
+         "got 'nan'"),
+    ],
+)
+def test_a_rejection_states_the_allowed_range(name: str, payload: bytes, message: str) -> None:
+    with pytest.raises(CommandError) as info:
+        parse_setting(name, payload)
+    assert str(info.value) == message

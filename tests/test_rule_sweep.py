@@ -6,11 +6,14 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from agent.cli import main
+from agent.config import ConfigError
 from agent.core.settings import DetectorSettings
+from agent.tools import rule_sweep
 from agent.tools.event_eval import Truth
-from agent.tools.rule_sweep import Scored, replay, sweep
+from agent.tools.rule_sweep import Scored, grid, replay, sweep
 
 HOP = 3.0
 
@@ -57,3 +60,11 @@ def test_evaluate_sweep_writes_the_curve_and_table(tmp_path: Path) -> None:
     assert main(["evaluate", "--model", "demo", "--simulate", "1,1", "--sim-duration", "120",
                  "--sim-seed-offset", "50000", "--cadence", "fixed", "--sweep", str(fixed)]) == 0
     assert json.loads((fixed / "sweep.json").read_text())["rows"] == found["rows"]
+
+
+def test_the_grid_holds_only_settings_the_config_accepts(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The sweep must never recommend what agent.yaml or a `/set` would refuse."""
+    assert len(grid(DetectorSettings())) == 200
+    monkeypatch.setattr(rule_sweep, "EVIDENCE_GRID", {"min_positive": (2,), "confirm_s": (0.5,)})
+    with pytest.raises(ConfigError, match=r"detector\.confirm_s"):
+        grid(DetectorSettings())

@@ -6,27 +6,41 @@ import argparse
 import json
 import logging
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from agent.config import AgentConfig
 
 log = logging.getLogger("firstcrack.cli")
 
 
-def _config(args: argparse.Namespace) -> Any:
+def _config(args: argparse.Namespace) -> AgentConfig:
+    """`--config` with `--model`/`--backend`/`--threads` merged over it, validated.
+
+    A flag that was given is an override even when falsy (`--threads 0`), so
+    the config rejects it by name instead of silently ignoring it.
+    """
     from agent.config import load_config
 
-    overrides: dict[str, Any] = {}
-    if getattr(args, "model", None):
-        overrides["model"] = args.model
-    if getattr(args, "backend", None):
-        overrides["backend"] = args.backend
-    if getattr(args, "threads", None):
-        overrides["threads"] = args.threads
+    overrides = {
+        key: getattr(args, key)
+        for key in ("model", "backend", "threads")
+        if getattr(args, key, None) is not None
+    }
     return load_config(getattr(args, "config", None), overrides=overrides)
 
 
-def _classifier(config: Any) -> Any:
+def _log_effective(config: AgentConfig) -> None:
+    """The whole configuration in force, secrets masked, at DEBUG (`--debug` or log_level)."""
+    from agent.config import redacted
+
+    if log.isEnabledFor(logging.DEBUG):
+        log.debug("effective configuration: %s", json.dumps(redacted(config), sort_keys=True))
+
+
+def _classifier(config: AgentConfig) -> Any:
     from models.classifier import load_classifier
 
     return load_classifier(config.model, backend=config.backend, threads=config.threads)
@@ -50,6 +64,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     config = _config(args)
     logging.getLogger().setLevel(config.log_level if not args.debug else logging.DEBUG)
+    _log_effective(config)
     if config.roasters:
         if args.source is not None:
             raise UsageError("--source cannot be used with `roasters:` in the config")
@@ -75,6 +90,7 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     from agent.tools.plots import plot_analysis
 
     config = _config(args)
+    _log_effective(config)
     audio = read_audio(args.audio)
     scorer = _classifier(config)
     result = analyze_audio(audio, scorer, config, progress=True)

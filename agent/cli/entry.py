@@ -23,10 +23,18 @@ class UsageError(Exception):
 
 
 def _user_errors() -> tuple[type[BaseException], ...]:
+    """Exceptions that mean the user asked for something wrong: exit 2, no traceback.
+
+    `ConfigError` covers every out-of-range or unknown key from the file, the
+    environment and the flags that override config keys (`evaluate --hop`),
+    cadence limits included (they live in the config; agent/core/cadence.py
+    has none of its own). `CommandError` is a rejected `/set` value.
+    """
     from agent.artisan.bridge import ArtisanError
     from agent.config import ConfigError
+    from agent.mqtt.validation import CommandError
     from agent.sources import SourceError
-    from agent.tools.event_eval import EvaluateError
+    from agent.tools.eval_run import EvaluateError
     from models.artisan import AlogError
     from models.classifier import ModelLoadError
     from models.clip_eval import ClipEvalError
@@ -38,6 +46,7 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     return (
         UsageError,
         ConfigError,
+        CommandError,
         ArtisanError,
         SourceError,
         ModelLoadError,

@@ -4,6 +4,13 @@ Every payload is untrusted: it is checked for size, UTF-8, type, range and
 finiteness before anything sees it. Numbers are matched with an explicit
 grammar instead of `float()`/`int()`, because those accept `nan`, `inf`,
 `1_0`, and non-ASCII digits, none of which a UI should be able to send.
+
+The wire grammar is this module's; the type and range are not. Each setting's
+type (bool, int or float) and limits come from its `detector` field in the
+config (agent/config/detector.py, `DetectorConfig`), and the parsed value is
+validated by that field's own pydantic constraints, so a value is accepted
+over `/set` exactly when the config file would accept it
+(tests/test_remote.py checks every bound).
 """
 
 from __future__ import annotations
@@ -12,6 +19,9 @@ import math
 import re
 from typing import Any
 
+from pydantic import ValidationError
+
+from agent.config import check_setting, setting_bounds
 from agent.core.settings import RUNTIME_SETTING_NAMES
 
 MAX_PAYLOAD_BYTES = 64
@@ -24,14 +34,6 @@ _NON_FINITE = re.compile(r"[+-]?(?:nan|inf|infinity)", re.IGNORECASE)
 _STRIP = " \t\r\n"
 _TRUE = {"on", "true", "1"}
 _FALSE = {"off", "false", "0"}
-
-# name -> (kind, low, high); ranges are inclusive.
-_NUMERIC: dict[str, tuple[type, float, float]] = {
-    "threshold": (float, 0.0, 1.0),
-    "min_positive": (int, 1, 100),
-    "confirm_s": (float, 1.0, 600.0),
-    "hop_s": (float, 0.5, 60.0),
-}
 
 
 class CommandError(Exception):
@@ -63,12 +65,9 @@ def _decode(payload: bytes, what: str) -> str:
     return text
 
 
-def _parse_number(name: str, text: str) -> float | int:
-    kind, low, high = _NUMERIC[name]
-    if kind is int:
-        wanted = f"a whole number between {int(low)} and {int(high)}"
-    else:
-        wanted = f"a number between {low:g} and {high:g}"
+def _parse_number(name: str, text: str, kind: type) -> float | int:
+    """`text` as the setting's number, in its config range; CommandError states the range."""
+    wanted = setting_bounds(name).describe()
     if _NON_FINITE.fullmatch(text):
         raise CommandError(f"{name} must be a finite number ({wanted}), got {_shown(text)}")
     grammar = _INT if kind is int else _FLOAT
@@ -77,30 +76,38 @@ def _parse_number(name: str, text: str) -> float | int:
     value: float | int = int(text) if kind is int else float(text)
     if isinstance(value, float) and not math.isfinite(value):
         raise CommandError(f"{name} must be a finite number ({wanted}), got {_shown(text)}")
-    if not low <= value <= high:
-        raise CommandError(f"{name} must be {wanted}, got {_shown(text)} (out of range)")
-    return value
+    try:
+        return check_setting(name, value)
+    except ValidationError:
+        raise CommandError(f"{name} must be {wanted}, got {_shown(text)} (out of range)") from None
+
+
+def _parse_switch(name: str, text: str) -> bool:
+    lowered = text.lower()
+    if lowered in _TRUE:
+        value = True
+    elif lowered in _FALSE:
+        value = False
+    else:
+        raise CommandError(f"{name} must be ON or OFF, got {_shown(text)}")
+    return bool(check_setting(name, value))
 
 
 def parse_setting(name: str, payload: bytes) -> Any:
     """Validate a `<base>/<name>/set` payload and return the typed value.
 
-    threshold: float 0..1; min_positive: int 1..100; confirm_s: float 1..600 s;
-    hop_s: float 0.5..60 s; armed: ON/OFF (also true/false/1/0, any case).
-    Raises CommandError naming the setting and the problem.
+    Type and range are the setting's `detector` field's (README, "MQTT"); a
+    switch (`armed`) is ON/OFF (also true/false/1/0, any case). Raises
+    CommandError naming the setting and the problem, with the allowed range.
     """
     if name not in RUNTIME_SETTING_NAMES:
         known = ", ".join(RUNTIME_SETTING_NAMES)
         raise CommandError(f"unknown setting {_shown(name)}; settable: {known}")
     text = _decode(payload, name)
-    if name == "armed":
-        lowered = text.lower()
-        if lowered in _TRUE:
-            return True
-        if lowered in _FALSE:
-            return False
-        raise CommandError(f"armed must be ON or OFF, got {_shown(text)}")
-    return _parse_number(name, text)
+    kind = setting_bounds(name).kind
+    if kind is bool:
+        return _parse_switch(name, text)
+    return _parse_number(name, text, kind)
 
 
 def parse_roast_command(payload: bytes) -> str:

@@ -22,6 +22,10 @@ positives per hour: among the settings with at most `MAX_FA_PER_HOUR` on the
 no-crack audio, the fewest missed first cracks, then the shortest median
 delay, then the smallest onset error (when no setting meets the limit, the
 fewest false alarms first). Put it in agent.yaml's `detector:` section.
+
+Every grid point is checked against the config (`DetectorConfig`) when the
+grid is built, so the sweep can never recommend a setting agent.yaml or a
+`/set` would refuse.
 """
 
 from __future__ import annotations
@@ -39,6 +43,7 @@ from agent.config import AgentConfig
 from agent.core.detector import Detector
 from agent.core.settings import DetectorSettings
 from agent.live.analyze import AnalysisResult, FirstCrackResult, analyze_audio
+from agent.tools.event_metrics import Truth, event_metrics, score_event
 
 MAX_FA_PER_HOUR = 0.1
 """False alarms per hour a chosen setting may raise on the sweep's audio."""
@@ -51,7 +56,7 @@ K_OF_N_GRID = {"min_positive": (2, 3, 4, 5, 6), "confirm_s": (15.0, 20.0, 30.0, 
 class Scored:
     """One recording scored at a fixed hop: its truth, window ends (s) and p per window."""
 
-    truth: Any  # agent.tools.event_eval.Truth
+    truth: Truth
     ends: np.ndarray
     probs: np.ndarray
 
@@ -61,14 +66,12 @@ def score_fixed(recordings: Sequence[Any], classifier: Any, config: AgentConfig,
     """Score every recording once through the chain at the config's fixed hop."""
     from tqdm import tqdm
 
-    from agent.tools.event_eval import Truth
-
     fixed = config.with_detector(cadence="fixed")
     return [scored_of(Truth.of(rec), analyze_audio(rec.audio, classifier, fixed))
             for rec in tqdm(recordings, desc="score", unit="roast", disable=not progress)]
 
 
-def scored_of(truth: Any, result: AnalysisResult) -> Scored:
+def scored_of(truth: Truth, result: AnalysisResult) -> Scored:
     """A fixed-hop analysis as the sweep's cached scores."""
     return Scored(truth, np.array([e for e, _ in result.windows]),
                   np.array([p for _, p in result.windows]))
@@ -85,19 +88,30 @@ def replay(scored: Scored, settings: DetectorSettings, window_s: float) -> First
 
 
 def grid(base: DetectorSettings) -> list[DetectorSettings]:
-    """Every (rule, threshold, min_positive, confirm_s) the sweep tries."""
+    """Every (rule, threshold, min_positive, confirm_s) the sweep tries, each config-valid.
+
+    Raises ConfigError naming the key if a grid constant leaves the config's range.
+    """
     points = []
     for rule, g in (("evidence", EVIDENCE_GRID), ("k_of_n", K_OF_N_GRID)):
         for t, k, c in itertools.product(THRESHOLDS, g["min_positive"], g["confirm_s"]):
             points.append(replace(base, rule=rule, threshold=t, min_positive=k, confirm_s=c))
+    _check_in_config(points)
     return points
+
+
+def _check_in_config(points: Sequence[DetectorSettings]) -> None:
+    """Validate each distinct point through `AgentConfig.with_detector` (the file's rules)."""
+    config = AgentConfig()
+    seen = {(p.rule, p.threshold, p.min_positive, p.confirm_s) for p in points}
+    for rule, threshold, min_positive, confirm_s in sorted(seen):
+        config.with_detector(rule=rule, threshold=threshold, min_positive=min_positive,
+                             confirm_s=confirm_s)
 
 
 def summarise(scored: Sequence[Scored], settings: DetectorSettings,
               window_s: float) -> dict[str, Any]:
-    """Event metrics (agent.tools.event_eval) of one setting over all recordings."""
-    from agent.tools.event_eval import event_metrics, score_event
-
+    """Event metrics (agent/tools/event_metrics.py) of one setting over all recordings."""
     rows = [score_event(s.truth, replay(s, settings, window_s)) for s in scored]
     m = event_metrics(rows)
     errors = [abs(r["onset_error_s"]) for r in rows if r["onset_error_s"] is not None]

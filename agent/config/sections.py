@@ -1,0 +1,170 @@
+"""The configuration sections other than `detector` (README, "Configuration").
+
+Every section forbids unknown keys and non-finite numbers, so a typo or a
+`.nan` is an error naming its key rather than a silently ignored value.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    field_validator,
+    model_validator,
+)
+
+AGENT_ID_RE = r"^[a-z0-9_-]+$"
+_NODE = r"^[A-Za-z0-9_.-]+$"
+
+
+class Section(BaseModel):
+    """Base of every config section: unknown keys, NaN and infinity are errors."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
+
+
+class TlsConfig(Section):
+    """TLS towards the broker. Paths are PEM files."""
+
+    enabled: bool = False
+    ca_certs: Path | None = None
+    certfile: Path | None = None
+    keyfile: Path | None = None
+    insecure: bool = Field(False, description="skip hostname verification (testing only)")
+
+
+class MqttConfig(Section):
+    """Broker connection and publishing options."""
+
+    enabled: bool = True
+    host: str = Field("localhost", min_length=1)
+    port: int = Field(1883, ge=1, le=65535)
+    username: str | None = None
+    password: SecretStr | None = None
+    client_id: str | None = Field(None, min_length=1, max_length=128)
+    keepalive_s: int = Field(30, ge=5, le=3600)
+    tls: TlsConfig = TlsConfig()
+    discovery: bool = True
+    discovery_prefix: str = Field("homeassistant", pattern=r"^[A-Za-z0-9_-]+$")
+    outbox_max: int = Field(1000, ge=10, le=1_000_000)
+    # Reconnect backoff (seconds, exponential with jitter). The cap bounds how late
+    # waiting events arrive after the broker returns: 3 s keeps it within 5 s.
+    reconnect_min_s: float = Field(0.5, gt=0, le=60)
+    reconnect_max_s: float = Field(3.0, gt=0, le=3600)
+    # At end of file or on SIGTERM, how long to keep trying to deliver the outbox.
+    flush_grace_s: float = Field(10.0, ge=0, le=600)
+    probability_expire_after_s: int = Field(60, ge=1, le=86400)
+
+
+class AudioConfig(Section):
+    """Microphone capture. `device` is a name substring or an index; None is the default input."""
+
+    device: str | int | None = None
+    sample_rate: int | None = Field(None, ge=8000, le=384000)
+    channels: int | None = Field(None, ge=1, le=64)
+    block_s: float = Field(0.1, gt=0.005, le=1.0)
+    queue_s: float = Field(5.0, ge=0.5, le=120.0)
+
+
+class ArtisanConfig(Section):
+    """The Artisan WebSocket bridge (agent/artisan/bridge.py): Artisan connects to ws://host:port/path.
+
+    Node names are the keys of the `data` object Artisan reads its channels from;
+    the commands are what Artisan's CHARGE/DROP button actions send to start/end the roast.
+    """
+
+    enabled: bool = False
+    host: str = Field("0.0.0.0", min_length=1, max_length=255)
+    port: int = Field(8765, ge=1, le=65535)
+    path: str = Field("/WebSocket", pattern=r"^/[A-Za-z0-9._~/-]*$", max_length=200)
+    probability_node: str = Field("fc_prob", pattern=_NODE, max_length=64)
+    flag_node: str = Field("fc", pattern=_NODE, max_length=64)
+    charge_command: str = Field("startRoasting", pattern=_NODE, max_length=64)
+    drop_command: str = Field("endRoasting", pattern=_NODE, max_length=64)
+
+    @model_validator(mode="after")
+    def _distinct(self) -> ArtisanConfig:
+        if self.probability_node == self.flag_node:
+            raise ValueError(f"probability_node and flag_node are both {self.flag_node!r}")
+        if self.charge_command == self.drop_command:
+            raise ValueError(f"charge_command and drop_command are both {self.drop_command!r}")
+        return self
+
+
+def _check_topic_filter(topic: str) -> str:
+    """An MQTT subscription filter: `+` and `#` only as whole levels, `#` only last."""
+    levels = topic.split("/")
+    for i, level in enumerate(levels):
+        if level in ("+", "#"):
+            if level == "#" and i != len(levels) - 1:
+                raise ValueError(f"'#' must be the last level in topic {topic!r}")
+        elif "+" in level or "#" in level:
+            raise ValueError(f"wildcards must fill a whole level in topic {topic!r}")
+    if "\x00" in topic:
+        raise ValueError("topic contains a NUL character")
+    return topic
+
+
+class TriggerConfig(Section):
+    """One controller message that means CHARGE or DROP (agent/mqtt/controller.py).
+
+    topic: an MQTT subscription filter (wildcards `+`/`#` allowed).
+    payload: the value that triggers, compared case-insensitively after trimming whitespace:
+        the whole payload, or with `json_field` set, that field of a JSON object payload.
+    """
+
+    topic: str = Field(min_length=1, max_length=256)
+    payload: str = Field(min_length=1, max_length=256)
+    json_field: str | None = Field(None, min_length=1, max_length=64)
+
+    @field_validator("topic")
+    @classmethod
+    def _topic_filter(cls, value: str) -> str:
+        return _check_topic_filter(value)
+
+
+class ControllerConfig(Section):
+    """The roast lifecycle from a roaster controller over MQTT, and first-crack end detection.
+
+    end_quiet_s: seconds without a positive window (after first crack) that mean it has ended;
+        the `first_crack_end` event then goes to MQTT and to Artisan (FCe).
+    end_pops_per_min: a pops-per-minute rate (when telemetry has one) that also counts as
+        cracking; None: only the probability counts.
+    """
+
+    charge: TriggerConfig | None = None
+    drop: TriggerConfig | None = None
+    end_quiet_s: float = Field(30.0, ge=5.0, le=600.0)
+    end_pops_per_min: float | None = Field(None, gt=0, le=10000)
+
+    @model_validator(mode="after")
+    def _distinct(self) -> ControllerConfig:
+        c, d = self.charge, self.drop
+        if c is not None and d is not None:
+            same = (c.topic, c.payload.strip().lower(), c.json_field) == (
+                d.topic,
+                d.payload.strip().lower(),
+                d.json_field,
+            )
+            if same:
+                raise ValueError("charge and drop match the same topic and payload")
+        return self
+
+
+class RoasterConfig(Section):
+    """One roaster of a multi-roaster agent: its own detector, base topic and HA device.
+
+    source: as `run --source` (`mic`, `mic:DEVICE`, `file:PATH`, `sim:SEED`).
+    channel: 0-based input channel; roasters naming the same microphone share one
+        capture and each takes its channel.
+    artisan_port: this roaster's Artisan WebSocket port (when `artisan.enabled`).
+    """
+
+    agent_id: str = Field(pattern=AGENT_ID_RE, max_length=64)
+    source: str = Field("mic", min_length=1, max_length=1024)
+    channel: int | None = Field(None, ge=0, le=63)
+    artisan_port: int | None = Field(None, ge=1, le=65535)
