@@ -115,8 +115,12 @@ def _check(args: argparse.Namespace) -> tuple[int, int]:
         raise BenchError(f"--roasts must be >= 0, got {roasts}")
     if args.threads < 1:
         raise BenchError(f"--threads must be >= 1, got {args.threads}")
-    if not 0.5 <= args.hop <= 60:
-        raise BenchError(f"--hop must be in [0.5, 60] s, got {args.hop}")
+    from agent.config import AgentConfig, ConfigError
+
+    try:  # the config's own bounds for hop_s (agent/config/detector.py)
+        AgentConfig().with_detector(hop_s=args.hop)
+    except ConfigError as exc:
+        raise BenchError(f"--hop: {exc}") from None
     return repeats, roasts
 
 
