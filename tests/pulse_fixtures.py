@@ -43,19 +43,63 @@ class PulseServer:
             PULSE_RUNTIME_PATH=str(root / "run" / "pulse"),
             PULSE_SERVER=f"unix:{root / 'run' / 'pulse' / 'native'}",
             PULSE_COOKIE=str(root / "home" / ".config" / "pulse" / "cookie"),
+            XDG_CONFIG_HOME=str(root / "config"),  # alsa-lib: $XDG_CONFIG_HOME/alsa/asoundrc
+            PULSE_CONFIG=str(root / "daemon.conf"),  # the daemon's only; not exported in-process
         )
         for key in ("HOME", "XDG_RUNTIME_DIR"):
             Path(self.env[key]).mkdir(parents=True, exist_ok=True, mode=0o700)
         self.log_path = root / "pulseaudio.log"
         self.proc: subprocess.Popen[bytes] | None = None
 
-    def _pactl(self, *args: str) -> subprocess.CompletedProcess[str]:
+    def pactl(self, *args: str) -> subprocess.CompletedProcess[str]:
+        """Run `pactl` against this daemon; the completed process (check returncode yourself)."""
         return subprocess.run(
             ["pactl", *args], env=self.env, capture_output=True, text=True, timeout=10
         )
 
+    def load_null_sink(self, sink: str) -> str:
+        """Add a null sink (its monitor is a recordable source); the module id to unload it by."""
+        result = self.pactl("load-module", "module-null-sink", f"sink_name={sink}")
+        if result.returncode != 0:
+            raise RuntimeError(f"pactl load-module module-null-sink failed: {result.stderr}")
+        return result.stdout.strip()
+
+    def unload_module(self, module_id: str) -> None:
+        """Remove a module: for a null sink, its monitor vanishes like an unplugged mic.
+
+        Streams recording it die (the daemon runs with `rescue-streams = no`,
+        see `start`), and reopening it fails until the sink is loaded again.
+        """
+        result = self.pactl("unload-module", module_id)
+        if result.returncode != 0:
+            raise RuntimeError(f"pactl unload-module {module_id} failed: {result.stderr}")
+
+    def alsa_input(self, name: str, sink: str) -> None:
+        """Define ALSA PCM `name` recording `sink`'s monitor, for PortAudio to list as a device.
+
+        The `pulse` ALSA device always records the *default* source; a named
+        PCM of type pulse pins one source, which is how two "microphones" on
+        one daemon look like two devices to PortAudio. The definition goes in
+        `$XDG_CONFIG_HOME/alsa/asoundrc` (XDG_CONFIG_HOME points into this
+        server's directory while the fixture runs); PortAudio lists it after
+        its next re-initialisation.
+        """
+        config = Path(self.env["XDG_CONFIG_HOME"]) / "alsa" / "asoundrc"
+        config.parent.mkdir(parents=True, exist_ok=True)
+        with config.open("a") as f:
+            f.write(f'pcm.{name} {{ type pulse; device "{sink}.monitor" }}\n')
+
     def start(self) -> None:
-        """Start the daemon and wait (bounded) until it answers; RuntimeError if it doesn't."""
+        """Start the daemon and wait (bounded) until it answers; RuntimeError if it doesn't.
+
+        The daemon reads `$PULSE_CONFIG`, a daemon.conf written here with
+        `rescue-streams = no`: by default PulseAudio moves the streams of
+        a vanished source to the default source (and back when it returns),
+        so a recorder of an unloaded sink's monitor would silently go on
+        hearing another device instead of losing its stream as it does when a
+        USB mic is pulled without a sound server in between.
+        """
+        Path(self.env["PULSE_CONFIG"]).write_text("rescue-streams = no\n")
         log = self.log_path.open("ab")
         self.proc = subprocess.Popen(
             [
@@ -71,8 +115,8 @@ class PulseServer:
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 break
-            if self._pactl("info").returncode == 0:
-                result = self._pactl("set-default-source", f"{SINK}.monitor")
+            if self.pactl("info").returncode == 0:
+                result = self.pactl("set-default-source", f"{SINK}.monitor")
                 if result.returncode != 0:
                     raise RuntimeError(f"pactl set-default-source failed: {result.stderr}")
                 return
@@ -101,12 +145,15 @@ class PulseServer:
         )  # fmt: skip
 
 
-def reinit_portaudio() -> None:
-    """Make PortAudio re-enumerate ALSA devices (it lists them once, at initialisation)."""
-    import sounddevice as sd
+def reinit_portaudio() -> bool:
+    """Make PortAudio re-enumerate ALSA devices (it lists them once, at initialisation).
 
-    sd._terminate()
-    sd._initialize()
+    Goes through the agent's registry, the one place that may re-initialise
+    PortAudio: False (and nothing done) while some test still has a stream open.
+    """
+    from agent.sources.devices import STREAMS, load_sounddevice
+
+    return STREAMS.reinit(load_sounddevice())
 
 
 def running_pulse_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PulseServer]:
@@ -127,10 +174,12 @@ def running_pulse_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[P
         server.start()
     except (RuntimeError, OSError, subprocess.TimeoutExpired) as exc:
         pytest.skip(f"PulseAudio cannot start: {exc}")
-    keys = ("XDG_RUNTIME_DIR", "PULSE_RUNTIME_PATH", "PULSE_SERVER", "PULSE_COOKIE")
+    keys = (
+        "XDG_RUNTIME_DIR", "PULSE_RUNTIME_PATH", "PULSE_SERVER", "PULSE_COOKIE", "XDG_CONFIG_HOME"
+    )  # fmt: skip
     saved = {key: os.environ.get(key) for key in keys}
     for key in saved:
-        os.environ[key] = server.env[key]  # libpulse (inside ALSA) reads these in-process
+        os.environ[key] = server.env[key]  # libpulse and alsa-lib read these in-process
     reinit_portaudio()
     try:
         yield server

@@ -3,7 +3,8 @@
 Audio played with `paplay` into the null sink must come out of
 `open_source("mic:pulse")` as 16 kHz mono, and killing the daemon mid-capture
 must turn into logged reopen attempts, never an exception, with capture
-resuming once the daemon is back.
+resuming once the daemon is back. With two devices (two null sinks' monitors),
+losing one must not interrupt the other.
 """
 
 from __future__ import annotations
@@ -19,11 +20,13 @@ import soundfile as sf
 
 from agent.config import AudioConfig
 from agent.sources import TARGET_RATE, AudioSource, SourceError, open_source
-from tests.pulse_fixtures import PulseServer, running_pulse_server
+from tests.pulse_fixtures import PulseServer, reinit_portaudio, running_pulse_server
 
 pytestmark = pytest.mark.integration
 
 AUDIO = AudioConfig(block_s=0.05, queue_s=5.0)
+GAP_ALLOWANCE_S = 0.5
+"""Scheduling slack on top of one block for a chunk's arrival (CI machines are busy)."""
 
 
 class Recorder:
@@ -32,6 +35,7 @@ class Recorder:
     def __init__(self, source: AudioSource) -> None:
         self.source = source
         self.chunks: list[np.ndarray] = []
+        self.arrivals: list[tuple[float, int]] = []  # (monotonic time, samples) per chunk
         self.error: BaseException | None = None
         self._lock = threading.Lock()
         self.thread = threading.Thread(target=self._run, daemon=True)
@@ -40,8 +44,10 @@ class Recorder:
     def _run(self) -> None:
         try:
             for chunk in self.source:
+                now = time.monotonic()
                 with self._lock:
                     self.chunks.append(chunk)
+                    self.arrivals.append((now, len(chunk)))
         except BaseException as exc:  # the test asserts there is none
             self.error = exc
 
@@ -53,6 +59,13 @@ class Recorder:
         with self._lock:
             audio = np.concatenate(self.chunks) if self.chunks else np.zeros(0, np.float32)
         return audio[start:]
+
+    def flow_between(self, start: float, end: float) -> tuple[float, int]:
+        """Longest wait for a chunk within [start, end] (edges count) and samples received."""
+        with self._lock:
+            inside = [(t, n) for t, n in self.arrivals if start <= t <= end]
+        times = [start, *(t for t, _ in inside), end]
+        return float(np.max(np.diff(times))), sum(n for _, n in inside)
 
     def stop(self) -> None:
         self.source.close()
@@ -169,3 +182,51 @@ def test_unknown_device_lists_the_inputs(pulse_server: PulseServer) -> None:
         open_source("mic:no-such-mic", AUDIO)
     with pytest.raises(SourceError, match="index 9999"):
         open_source("mic:9999", AUDIO)
+
+
+@pytest.fixture
+def two_devices(pulse_server: PulseServer) -> dict[str, str]:
+    """ALSA devices fcmic_a and fcmic_b on two null sinks; their module ids by device name."""
+    modules = {}
+    for name, sink in (("fcmic_a", "fca"), ("fcmic_b", "fcb")):
+        modules[name] = pulse_server.load_null_sink(sink)
+        pulse_server.alsa_input(name, sink)
+    assert reinit_portaudio(), "PortAudio not re-initialised: a stream is still open"
+    return modules
+
+
+def test_losing_one_device_leaves_the_other_streaming(
+    pulse_server: PulseServer, two_devices: dict[str, str]
+) -> None:
+    """Two roasters, two devices: unplugging one (unloading its sink) never stalls the other.
+
+    The lost one retries (reopens counted) without re-initialising PortAudio,
+    which would end every stream in the process, and comes back on its own
+    once its source is back. The survivor's longest wait for a chunk while
+    the other is lost and retrying must stay under one block plus a generous
+    scheduling allowance, well below the 2 s it takes to notice a dead stream.
+    """
+    lost = Recorder(open_source("mic:fcmic_a", AUDIO))
+    kept = Recorder(open_source("mic:fcmic_b", AUDIO))
+    try:
+        for rec in (lost, kept):
+            wait_for(lambda rec=rec: rec.samples() > TARGET_RATE // 2, 15, "both capturing")
+        unplugged = time.monotonic()
+        pulse_server.unload_module(two_devices["fcmic_a"])
+        wait_for(lambda: lost.source.stats().reopens >= 3, 20, "three reopen attempts")
+        retried = time.monotonic()
+        max_gap, samples = kept.flow_between(unplugged, retried)
+        limit = AUDIO.block_s + GAP_ALLOWANCE_S
+        print(f"surviving stream: max gap {max_gap * 1000:.0f} ms over {retried - unplugged:.1f} s")
+        assert max_gap < limit, f"surviving stream waited {max_gap:.2f} s for a chunk"
+        assert samples >= (retried - unplugged - limit) * TARGET_RATE
+        assert kept.source.stats().reopens == 0
+        assert lost.thread.is_alive() and lost.error is None
+
+        pulse_server.load_null_sink("fca")  # plugged back in: found without re-initialising
+        before = lost.samples()
+        wait_for(lambda: lost.samples() > before + TARGET_RATE // 2, 30, "the lost one to resume")
+        assert kept.source.stats().reopens == 0
+    finally:
+        lost.stop()
+        kept.stop()

@@ -18,6 +18,7 @@ from agent.config import AudioConfig
 from agent.sources.base import (
     TARGET_RATE,
     AudioSource,
+    CaptureError,
     SourceError,
     SourceStats,
     StreamingResampler,
@@ -28,6 +29,7 @@ from agent.sources.file import FileSource, SimSource
 __all__ = [
     "TARGET_RATE",
     "AudioSource",
+    "CaptureError",
     "FileSource",
     "SimSource",
     "SourceError",

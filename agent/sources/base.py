@@ -32,6 +32,14 @@ class SourceError(Exception):
     """
 
 
+class CaptureError(RuntimeError):
+    """Capture failed while audio was flowing (not a user mistake): the run fails, exit 1.
+
+    Deliberately not a `SourceError`, which the CLI reports as bad usage
+    (exit 2). The original exception is its `__cause__`.
+    """
+
+
 @dataclass(frozen=True)
 class SourceStats:
     """Health counters of a source since it was opened.

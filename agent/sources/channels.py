@@ -5,6 +5,11 @@ once (hardware devices are usually exclusive); `ChannelFanout` runs that one
 capture on a pump thread and hands each roaster a mono source of its own
 channel. Every child has its own bounded queue, so a slow consumer drops its
 own blocks (counted) and never stalls the capture or the other roasters.
+
+When the shared capture crashes, every child's iteration raises
+`CaptureError` (the crash as its cause) after the blocks already queued, so
+each roaster's capture thread reports a failure and `run` exits 1. Ending
+normally instead would look like the end of a recording and exit 0.
 """
 
 from __future__ import annotations
@@ -16,11 +21,19 @@ from collections.abc import Callable, Iterable, Iterator
 
 import numpy as np
 
-from agent.sources.base import SourceError, SourceStats, StreamingResampler, mix_to_mono
+from agent.sources.base import (
+    CaptureError,
+    SourceError,
+    SourceStats,
+    StreamingResampler,
+    mix_to_mono,
+)
 
 log = logging.getLogger("firstcrack.audio")
 
 Downmix = Callable[[np.ndarray], np.ndarray]
+POLL_S = 0.1
+"""How often a waiting child checks for close() and for the end of the shared capture."""
 
 
 def downmixer(channel: int | None, channels: int, name: str) -> Downmix:
@@ -64,15 +77,22 @@ class ChannelSource:
         self._closed = threading.Event()
 
     def __iter__(self) -> Iterator[np.ndarray]:
+        """This channel's blocks until close(), or the shared capture's end.
+
+        Raises CaptureError, after the blocks already queued, when the shared
+        capture crashed.
+        """
         self._fanout.start()
         while not self._closed.is_set():
             try:
-                block = self.queue.get(timeout=0.1)
+                block = self.queue.get(timeout=POLL_S)
             except queue.Empty:
-                continue
-            if block is None:
+                block = None
+            if block is not None:
+                yield block
+            elif self._fanout.finished and self.queue.empty():
+                self._fanout.raise_if_failed()
                 return
-            yield block
 
     def close(self) -> None:
         self._closed.set()
@@ -107,6 +127,25 @@ class ChannelFanout:
         self._children: list[ChannelSource] = []
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
+        self._finished = threading.Event()
+        self._error: BaseException | None = None
+
+    @property
+    def finished(self) -> bool:
+        """True once the shared capture has ended, normally or not."""
+        return self._finished.is_set()
+
+    def raise_if_failed(self) -> None:
+        """Raise a fresh CaptureError (the crash as its cause) if the shared capture crashed.
+
+        Each child raises its own instance, so tracebacks of roasters ending
+        on different threads never overwrite each other.
+        """
+        error = self._error
+        if error is not None:
+            raise CaptureError(
+                f"{self.name}: shared capture failed: {type(error).__name__}: {error}"
+            ) from error
 
     def source(self, channel: int) -> ChannelSource:
         child = ChannelSource(self, channel, self._max_blocks)
@@ -131,6 +170,7 @@ class ChannelFanout:
             self._close()
 
     def _pump(self) -> None:
+        """Copy each channel of every captured block into its child's queue (pump thread)."""
         try:
             for block in self._frames:
                 with self._lock:
@@ -143,13 +183,15 @@ class ChannelFanout:
                         child.queue.put_nowait(np.ascontiguousarray(block[:, child.channel]))
                     except queue.Full:
                         child.dropped += 1
-        except Exception:
+        except BaseException as exc:  # every child re-raises it (raise_if_failed)
             log.exception("%s: shared capture failed", self.name)
+            self._error = exc
         finally:
+            self._finished.set()
             with self._lock:
                 children = list(self._children)
-            for child in children:
+            for child in children:  # wake waiting children at once; a full queue needs none
                 try:
-                    child.queue.put(None, timeout=1.0)
+                    child.queue.put_nowait(None)
                 except queue.Full:
-                    child.close()
+                    pass

@@ -8,12 +8,21 @@ Threads and their jobs:
 - The consumer (whoever iterates) mixes to mono, resamples to 16 kHz with a
   `StreamingResampler`, and watches the stream. When the stream dies
   (PortAudio error, stream inactive, or no callback for `STALL_S`), it closes
-  it and reopens with capped exponential backoff (0.5 s doubling to 10 s),
-  re-initialising PortAudio first so a re-plugged USB mic is found again.
+  it and reopens with capped exponential backoff (0.5 s doubling to 10 s).
   It never raises for a lost device; it logs and keeps trying until `close()`.
 
-Re-initialising PortAudio terminates every PortAudio stream in the process;
-the agent has exactly one, this one.
+Several sources (one per roaster, each on its own device) live in one
+process, and recovering one device must never disturb another. PortAudio's
+device list and streams are process-wide, so every stream is opened and
+closed through the process's `STREAMS` registry (`agent/sources/devices.py`):
+before a reopen attempt PortAudio is re-initialised, so a device that came
+back under a new card number is found, but only when no other stream is
+open. Otherwise the attempt reopens by name or index from the current device
+list, which finds a device back under the same PortAudio device (and every
+plugin device such as `pulse`), and each later attempt asks again, so a full
+re-scan happens as soon as the device is alone. `devices.py` explains why
+the alternative (all sources close, re-initialise and reopen together) was
+rejected.
 """
 
 from __future__ import annotations
@@ -35,6 +44,7 @@ from agent.sources.base import (
     StreamingResampler,
 )
 from agent.sources.channels import MultiResampler, downmixer
+from agent.sources.devices import STREAMS, load_sounddevice
 
 log = logging.getLogger("firstcrack.audio")
 
@@ -50,57 +60,6 @@ MAX_DEFAULT_CHANNELS = 2
 """Virtual ALSA devices (pulse, default) advertise 32+ channels; open at most this many."""
 
 
-def _sounddevice() -> Any:
-    try:
-        import sounddevice
-    except OSError as exc:  # libportaudio missing
-        raise SourceError(f"microphone capture needs PortAudio (libportaudio2): {exc}") from exc
-    return sounddevice
-
-
-def input_devices(sd: Any) -> list[dict[str, Any]]:
-    """PortAudio devices that can record, each a dict with at least index and name."""
-    return [dict(d) for d in sd.query_devices() if d["max_input_channels"] > 0]
-
-
-def _describe(devices: list[dict[str, Any]]) -> str:
-    if not devices:
-        return "no input devices found"
-    return "available input devices: " + ", ".join(f"[{d['index']}] {d['name']}" for d in devices)
-
-
-def resolve_device(sd: Any, device: str | int | None) -> dict[str, Any]:
-    """Find the input device by index or case-insensitive name substring (exact name first).
-
-    Raises SourceError listing the available input devices when nothing matches.
-    """
-    devices = input_devices(sd)
-    if device is None:
-        try:
-            return dict(sd.query_devices(kind="input"))
-        except (sd.PortAudioError, ValueError) as exc:
-            raise SourceError(f"no default input device ({exc}); {_describe(devices)}") from exc
-    if isinstance(device, int):
-        for d in devices:
-            if d["index"] == device:
-                return d
-        raise SourceError(f"no input device with index {device}; {_describe(devices)}")
-    wanted = device.strip().lower()
-    exact = [d for d in devices if d["name"].lower() == wanted]
-    partial = [d for d in devices if wanted in d["name"].lower()]
-    if exact or partial:
-        chosen = (exact or partial)[0]
-        if not exact and len(partial) > 1:
-            log.warning(
-                "device %r matches several inputs; using [%d] %s",
-                device,
-                chosen["index"],
-                chosen["name"],
-            )
-        return chosen
-    raise SourceError(f"no input device matching {device!r}; {_describe(devices)}")
-
-
 class MicSource:
     """A live input device as an endless stream of 16 kHz mono chunks (until `close()`).
 
@@ -114,11 +73,11 @@ class MicSource:
     def __init__(
         self, device: str | int | None, audio: AudioConfig, channel: int | None = None
     ) -> None:
-        self._sd = _sounddevice()
+        self._sd = load_sounddevice()
         self._wanted = device
         self._audio = audio
         self._channel = channel
-        info = resolve_device(self._sd, device)
+        info = STREAMS.resolve(self._sd, device)
         self.name = f"mic:{info['name']}"
         if channel is not None:
             downmixer(channel, int(info["max_input_channels"]), self.name)  # validates
@@ -151,11 +110,11 @@ class MicSource:
     def _open(self) -> bool:
         """Open and start a stream on the wanted device; False (logged) on failure."""
         sd = self._sd
-        with self._lock:
+        with self._lock, STREAMS.held():
             if self._closed.is_set():
                 return False
             try:
-                info = resolve_device(sd, self._wanted)
+                info = STREAMS.resolve(sd, self._wanted)
                 rate = int(self._audio.sample_rate or round(info["default_samplerate"]))
                 channels = int(
                     self._audio.channels or min(info["max_input_channels"], MAX_DEFAULT_CHANNELS)
@@ -167,16 +126,16 @@ class MicSource:
                 self._queue = queue.Queue(maxsize=max_blocks)
                 self._got_callback = False
                 self._last_callback = time.monotonic()
-                stream = sd.InputStream(
+                stream = STREAMS.open(
+                    sd,
+                    self._callback,
                     device=info["index"],
                     samplerate=rate,
                     channels=channels,
                     dtype="float32",
                     blocksize=blocksize,
                     latency="low",
-                    callback=self._callback,
                 )
-                stream.start()
             except (SourceError, sd.PortAudioError, ValueError, OSError) as exc:
                 log.warning("cannot open input device %r: %s", self._wanted, exc)
                 return False
@@ -195,40 +154,45 @@ class MicSource:
     def _close_stream(self) -> None:
         with self._lock:
             stream, self._stream = self._stream, None
-            if stream is None:
-                return
-            try:
-                stream.abort()
-                stream.close()
-            except Exception as exc:  # the device is gone; closing may fail too
-                log.debug("error closing input stream: %s", exc)
+            if stream is not None:
+                STREAMS.close(stream)
 
     def _stalled(self) -> str | None:
         """Why the current stream is considered lost, or None while it is healthy."""
-        stream = self._stream
-        if stream is None:
-            return "no stream"
-        try:
-            if not stream.active:
-                return "stream stopped"
-        except Exception as exc:
-            return f"stream error: {exc}"
+        with self._lock:  # never ask a stream that close() is closing on another thread
+            stream = self._stream
+            if stream is None:
+                return "no stream"
+            try:
+                if not stream.active:
+                    return "stream stopped"
+            except Exception as exc:
+                return f"stream error: {exc}"
         limit = STALL_S if self._got_callback else FIRST_CALLBACK_S
         if time.monotonic() - self._last_callback > limit:
             return f"no audio for {limit:.1f} s"
         return None
 
-    def _reinit_portaudio(self) -> None:
-        """Re-enumerate devices so a re-plugged (or restarted) device is found again."""
-        try:
-            self._sd._terminate()
-            self._sd._initialize()
-        except Exception as exc:
-            log.warning("PortAudio re-initialisation failed: %s", exc)
+    def _rescan(self, announce: bool) -> None:
+        """Re-list devices before a reopen attempt, unless that would disturb other streams.
+
+        announce: log (once per loss) when the re-scan is skipped for others' sake.
+        """
+        if STREAMS.reinit(self._sd):
+            return
+        others = STREAMS.open_count()
+        if others and announce:
+            log.info(
+                "not re-scanning devices for %r: %d other input stream(s) open; "
+                "reopening from the current device list",
+                self._wanted,
+                others,
+            )
 
     def _reopen(self) -> bool:
         """Close and reopen until it works or close() is called; True when streaming again."""
         delay = BACKOFF_MIN_S
+        first = True
         while not self._closed.is_set():
             self._close_stream()
             if self._closed.wait(delay):
@@ -240,7 +204,8 @@ class MicSource:
                 self._reopens,
                 delay,
             )
-            self._reinit_portaudio()
+            self._rescan(announce=first)
+            first = False
             if self._open():
                 return True
             delay = min(delay * 2, BACKOFF_MAX_S)
