@@ -13,7 +13,7 @@ from agent.cli import main
 from agent.config import AgentConfig
 from agent.core.sinks import ListSink
 from agent.live.app import build_agents, run_agents
-from agent.live.worker import CaptureError
+from agent.sources import CaptureError
 from tests.fakes import loud
 
 

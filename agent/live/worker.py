@@ -9,7 +9,8 @@ classifier as ONE batch (`agent.core.scoring.score_due`, the step offline
 It is also the thread that applies commands: every lane's runtime command
 queue wakes it, and it applies what is pending on every turn, with or
 without a window, so a `/set` lands within a fraction of a second even while
-a microphone is stalled.
+a microphone is stalled. A capture thread that died is raised here as
+`CaptureError` once every lane has ended, so `run` exits 1 with the reason.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from agent.core.scoring import BatchScorer, score_due
+from agent.sources.base import CaptureError
 
 if TYPE_CHECKING:
     from agent.core.windower import Window
@@ -71,11 +73,11 @@ class SharedInference:
                 self.batch_sizes.extend(sizes)
         for capture in captures:
             capture.join(timeout=5.0)
-        for lane in self.lanes:
-            if lane.capture_error is not None:
-                raise CaptureError(f"{lane.name}: audio capture failed: "
-                                   f"{lane.capture_error}") from lane.capture_error
-
-
-class CaptureError(RuntimeError):
-    """A roaster's capture thread died; `run` ends with exit 1 and this message."""
+        failed = [lane for lane in self.lanes if lane.capture_error is not None]
+        for lane in failed:  # every roaster's failure is told, the first one is raised
+            log.error("%s: audio capture failed: %s", lane.name, lane.capture_error)
+        if failed:
+            first = failed[0]
+            raise CaptureError(
+                f"{first.name}: audio capture failed: {first.capture_error}"
+            ) from first.capture_error
