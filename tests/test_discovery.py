@@ -7,9 +7,12 @@ under our base topic or the discovery prefix.
 
 from __future__ import annotations
 
+import importlib.metadata
 import json
 
-from agent.mqtt.discovery import discovery_messages
+import pytest
+
+from agent.mqtt.discovery import discovery_messages, package_version
 from agent.mqtt.topics import Topics
 
 # Required configuration keys per MQTT platform, from the Home Assistant docs:
@@ -56,6 +59,9 @@ def test_the_designed_entities_are_all_there() -> None:
         ("number", "threshold"),
         ("switch", "armed"),
         ("button", "new_roast"),
+        ("sensor", "source_overruns"),
+        ("sensor", "source_dropped_blocks"),
+        ("sensor", "source_reopens"),
     } <= found
 
 
@@ -101,3 +107,42 @@ def test_entity_specifics_match_the_contract() -> None:
     assert (by_id["armed"]["payload_on"], by_id["armed"]["payload_off"]) == ("ON", "OFF")
     assert by_id["new_roast"]["command_topic"] == "firstcrack/roaster1/roast/set"
     assert by_id["new_roast"]["payload_press"] == "start"
+
+
+def test_source_statistics_are_diagnostic_counters_from_state() -> None:
+    """overruns, dropped capture blocks and device reopens, read from retained `state`."""
+    by_id = {m.object_id: m for m in _messages()}
+    keys = {
+        "source_overruns": "source_overruns",
+        "source_dropped_blocks": "source_dropped_blocks",
+        "source_reopens": "source_reopens",
+    }
+    for object_id, key in keys.items():
+        msg = by_id[object_id]
+        config = msg.config
+        assert msg.component == "sensor"
+        assert msg.topic == f"homeassistant/sensor/roaster1/{object_id}/config"
+        assert config["state_topic"] == "firstcrack/roaster1/state"
+        assert config["value_template"] == f"{{{{ value_json.{key} | default(None) }}}}"
+        assert config["entity_category"] == "diagnostic"
+        assert config["state_class"] == "total_increasing"
+        assert config["unique_id"] == f"firstcrack_roaster1_{object_id}"
+        assert config["icon"].startswith("mdi:") and config["name"]
+        assert "unit_of_measurement" not in config  # plain counts
+
+
+def test_sw_version_defaults_to_the_installed_package() -> None:
+    installed = importlib.metadata.version("firstcrack-agent")
+    assert package_version() == installed
+    messages = discovery_messages(Topics("roaster1"), "ast-demo")  # no sw_version given
+    assert {m.config["device"]["sw_version"] for m in messages} == {installed}
+
+
+def test_sw_version_without_an_installed_package(monkeypatch: pytest.MonkeyPatch) -> None:
+    def missing(_name: str) -> str:
+        raise importlib.metadata.PackageNotFoundError(_name)
+
+    monkeypatch.setattr(importlib.metadata, "version", missing)
+    assert package_version() == "0+unknown"
+    device = discovery_messages(Topics("roaster1"))[0].config["device"]
+    assert device["sw_version"] == "0+unknown"

@@ -7,14 +7,43 @@ Assistant releases work too. Every entity carries the same `device` block, the
 agent's availability topic and a unique id `firstcrack_<agent_id>_<object>`.
 Key names follow the Home Assistant MQTT platform pages
 (https://www.home-assistant.io/integrations/<component>.mqtt/).
+
+The device block carries `sw_version`, by default the installed package's
+version (`package_version`), so Home Assistant shows which agent build runs.
 """
 
 from __future__ import annotations
 
+import importlib.metadata
 from dataclasses import dataclass
 from typing import Any
 
 from agent.mqtt.topics import Topics
+
+PACKAGE = "firstcrack-agent"
+UNKNOWN_VERSION = "0+unknown"
+
+# Audio source statistics in `state` (counters since the agent started):
+# (key in the state payload, object id, name, icon).
+SOURCE_COUNTERS: tuple[tuple[str, str, str, str], ...] = (
+    ("source_overruns", "source_overruns", "Audio input overruns", "mdi:waveform"),
+    (
+        "source_dropped_blocks",
+        "source_dropped_blocks",
+        "Audio blocks dropped",
+        "mdi:package-variant-remove",
+    ),
+    ("source_reopens", "source_reopens", "Audio device reopens", "mdi:restart"),
+)
+
+
+def package_version(dist: str = PACKAGE) -> str:
+    """The installed version of `dist`, or `0+unknown` when it is not installed
+    (e.g. run from a source tree without `pip install -e .`)."""
+    try:
+        return importlib.metadata.version(dist)
+    except importlib.metadata.PackageNotFoundError:
+        return UNKNOWN_VERSION
 
 
 @dataclass(frozen=True)
@@ -33,15 +62,40 @@ def _device(agent_id: str, model_name: str, sw_version: str) -> dict[str, Any]:
         "name": f"firstcrack {agent_id}",
         "manufacturer": "firstcrack",
         "model": model_name or "first-crack detector",
+        "sw_version": sw_version or package_version(),
     }
-    if sw_version:
-        device["sw_version"] = sw_version
     return device
 
 
 def _only_event(event_type: str) -> str:
     """An event entity template that passes one event_type and renders others empty."""
     return f"{{{{ value if value_json.event_type == '{event_type}' else '' }}}}"
+
+
+def _source_counter_sensors(topics: Topics) -> list[tuple[str, str, dict[str, Any]]]:
+    """Diagnostic sensors for the audio source's counters in the retained `state`.
+
+    `total_increasing`: the counters only grow while the agent runs; Home Assistant
+    reads a drop (an agent restart starts from 0) as a new meter cycle, not as a
+    negative change. Absent keys (an agent without these statistics) render
+    `None`, which the MQTT sensor shows as unknown.
+    """
+    return [
+        (
+            "sensor",
+            object_id,
+            {
+                "name": name,
+                "state_topic": topics.state,
+                "value_template": f"{{{{ value_json.{key} | default(None) }}}}",
+                "state_class": "total_increasing",
+                "entity_category": "diagnostic",
+                "icon": icon,
+                "qos": 1,
+            },
+        )
+        for key, object_id, name, icon in SOURCE_COUNTERS
+    ]
 
 
 def discovery_messages(
@@ -171,6 +225,7 @@ def discovery_messages(
                 "state_class": "measurement",
             },
         ),
+        *_source_counter_sensors(topics),
         (
             "number",
             "threshold",
