@@ -140,10 +140,15 @@ def _subdir(tmp_path: Path, name: str) -> Path:
 
 @dataclass(frozen=True)
 class Received:
+    """One message as the subscriber got it; `dup`: the broker re-delivered it (a QoS 1
+    re-send to this subscriber after, e.g., a broker restart), `at`: monotonic arrival."""
+
     topic: str
     payload: bytes
     retain: bool
     qos: int
+    dup: bool = False
+    at: float = 0.0
 
     @property
     def text(self) -> str:
@@ -194,7 +199,16 @@ class Subscriber:
 
     def _on_message(self, _c: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:
         with self._cond:
-            self.messages.append(Received(msg.topic, bytes(msg.payload), msg.retain, msg.qos))
+            self.messages.append(
+                Received(
+                    msg.topic,
+                    bytes(msg.payload),
+                    msg.retain,
+                    msg.qos,
+                    bool(msg.dup),
+                    time.monotonic(),
+                )
+            )
             self._cond.notify_all()
 
     def wait_connected(self, timeout: float = WAIT_S) -> None:
@@ -312,13 +326,15 @@ def make_event(n: int) -> FirstCrackEvent:
 
 
 def mqtt_config(port: int, **overrides: Any) -> MqttConfig:
-    """Short reconnect waits so fault tests stay fast."""
+    """Short reconnect waits and a 1 s close grace so fault tests stay fast
+    (tests/test_mqtt_restart.py uses the shipped defaults instead)."""
     values: dict[str, Any] = {
         "host": "127.0.0.1",
         "port": port,
         "reconnect_min_s": 0.05,
         "reconnect_max_s": 0.3,
         "keepalive_s": 5,
+        "flush_grace_s": 1.0,
     }
     values.update(overrides)
     return MqttConfig(**values)
@@ -334,8 +350,10 @@ def sink_factory(tmp_path: Path) -> Iterator[Callable[..., MqttSink]]:
         handler: FakeHandler | None = None,
         state_dir: Path | None = None,
         agent_id: str = "roaster1",
+        sw_version: str = "0.0.1",
         **config: Any,
     ) -> MqttSink:
+        """`config` overrides `mqtt_config`; `sw_version=""` means the package's version."""
         handler = handler or FakeHandler()
         sink = MqttSink(
             mqtt_config(port, **config),
@@ -343,7 +361,7 @@ def sink_factory(tmp_path: Path) -> Iterator[Callable[..., MqttSink]]:
             state_dir or tmp_path / "state",
             handler,
             model_name="test-model",
-            sw_version="0.0.1",
+            sw_version=sw_version,
         )
         handler.sinks.append(sink)
         sink.start()

@@ -14,12 +14,15 @@ from __future__ import annotations
 # ruff: noqa: F811
 import json
 import logging
+import threading
 import time
 from pathlib import Path
 from typing import Any
 
 import pytest
+from tenacity import RetryCallState, Retrying
 
+from agent.mqtt.connection import ConnectionManager, FailureLog, reconnect_wait
 from tests.mqtt_fixtures import (  # noqa: F401
     Mosquitto,
     Received,
@@ -146,3 +149,109 @@ def test_refused_connect_is_not_connected(
         assert not sink.connected
     finally:
         broker.stop()
+
+
+# ------------------------------------------------- reconnect policy and failure logging
+
+
+def test_reconnect_waits_grow_with_jitter_and_never_pass_the_cap() -> None:
+    """The shipped 0.5..3 s: every wait <= 3 s, so a waiting event is late by at most
+    about 3 s whatever the outage; jitter spreads the waits at the cap as well."""
+    wait = reconnect_wait(0.5, 3.0)
+    samples = [[wait(_attempt(n)) for n in range(1, 40)] for _ in range(30)]
+    assert all(0.5 <= s <= 3.0 for run in samples for s in run)
+    firsts = [run[0] for run in samples]
+    assert max(firsts) <= 1.0
+    at_cap = [run[-1] for run in samples]
+    assert min(at_cap) >= 2.5 and max(at_cap) - min(at_cap) > 0.05  # jittered, not lockstep
+    assert max(reconnect_wait(5.0, 3.0)(_attempt(n)) for n in range(1, 20)) <= 3.0
+
+
+def _attempt(n: int) -> Any:
+    state = RetryCallState(Retrying(), fn=None, args=(), kwargs={})
+    state.attempt_number = n
+    return state
+
+
+def test_failure_log_once_then_at_most_once_a_minute(caplog: pytest.LogCaptureFixture) -> None:
+    now = [0.0]
+    failures = FailureLog(logging.getLogger("firstcrack.mqtt"), clock=lambda: now[0])
+    with caplog.at_level(logging.DEBUG, logger="firstcrack.mqtt"):
+        for step in range(130):  # 130 s of one failure every second, another one twice
+            now[0] = float(step)
+            failures.report("broker x", ConnectionRefusedError("refused"))
+            if step in (10, 11):
+                failures.report("broker x", ValueError("bad host"))
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len([w for w in warnings if "refused" in w]) == 3  # at 0, 60 and 120 s
+    assert len([w for w in warnings if "ValueError: bad host" in w]) == 1
+    assert "60 times since the last report" in [w for w in warnings if "refused" in w][1]
+
+
+class _FlakyClient:
+    """Stands in for paho: `connect` raises the queued exceptions, then succeeds."""
+
+    def __init__(self, errors: list[BaseException]) -> None:
+        self.errors = errors
+        self.manager: ConnectionManager | None = None
+        self.connects = 0
+
+    def connect(self, host: str, port: int, keepalive: int) -> None:
+        self.connects += 1
+        if self.errors:
+            raise self.errors.pop(0)
+
+    def loop_start(self) -> None:
+        assert self.manager is not None
+        threading.Timer(0.01, self.manager.accepted).start()
+
+    def loop_stop(self) -> None:
+        return None
+
+    def disconnect(self) -> None:
+        assert self.manager is not None
+        self.manager.lost()
+
+
+def test_connection_never_gives_up_on_any_exception(caplog: pytest.LogCaptureFixture) -> None:
+    """Not only OSError: a TLS or hostname problem, or a bug, is retried too."""
+    errors: list[BaseException] = [ValueError("bad"), RuntimeError("boom"), ValueError("bad")]
+    errors += [ConnectionRefusedError("refused")] * 3
+    client = _FlakyClient(errors)
+    manager = ConnectionManager(client, "broker", 1883, 30, 0.01, 0.05)  # type: ignore[arg-type]
+    client.manager = manager
+    with caplog.at_level(logging.WARNING, logger="firstcrack.mqtt"):
+        manager.start()
+        deadline = time.monotonic() + 10
+        while client.connects < 7 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        manager.stop(2.0)
+    assert client.connects == 7 and manager.stopped
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 3, warnings  # each distinct failure once
+    assert sum("ValueError: bad" in w for w in warnings) == 1
+    assert "permanently" not in caplog.text
+
+
+def test_sink_keeps_retrying_a_host_paho_cannot_even_encode(
+    sink_factory: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A 70-character DNS label raises UnicodeError (not OSError) inside paho's connect;
+    it used to stop the connector for good ("failed permanently")."""
+    with caplog.at_level(logging.WARNING, logger="firstcrack.mqtt"):
+        sink = sink_factory(1883, host="a" * 70 + ".invalid", reconnect_max_s=0.1)
+        deadline = time.monotonic() + 10
+        while sink.connect_attempts < 4 and time.monotonic() < deadline:
+            sink.wait_connected(0.05)
+    assert sink.connect_attempts >= 4 and not sink.connected
+    unicode_warnings = [r for r in caplog.records if "UnicodeError" in r.getMessage()]
+    assert len(unicode_warnings) == 1
+
+
+def test_no_private_paho_attributes() -> None:
+    """PUBACKs are tracked through on_publish; nothing reads MQTTMessageInfo internals."""
+    package = Path(__file__).resolve().parent.parent / "agent" / "mqtt"
+    for path in package.glob("*.py"):
+        text = path.read_text()
+        assert "SLF001" not in text, path
+        assert "._condition" not in text and "._published" not in text, path

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 # Fixtures imported from tests.mqtt_fixtures are re-bound as test arguments.
 # ruff: noqa: F811
+import importlib.metadata
 import json
 import threading
 import time
@@ -285,3 +286,13 @@ def _wait_false(predicate: Any, timeout: float = 10.0) -> bool:
             return False
         threading.Event().wait(0.02)
     return True
+
+
+def test_discovery_carries_the_package_version_by_default(
+    mosquitto: Mosquitto, sink_factory: Any, subscriber_factory: Any
+) -> None:
+    """agent/live/app.py gives no sw_version: the device shows the installed version."""
+    sub = subscriber_factory(mosquitto.port, ["homeassistant/#"])
+    sink_factory(mosquitto.port, sw_version="")
+    got = sub.wait_for(lambda m: m.topic.endswith("/source_reopens/config"))
+    assert got.json()["device"]["sw_version"] == importlib.metadata.version("firstcrack-agent")

@@ -1,23 +1,26 @@
-"""The MQTT sink: paho client and durable outbox sender (README, "MQTT").
+"""The MQTT sink: the facade the agent talks to (README, "MQTT").
 
 Incoming `/set` and `roast/set` commands are routed by `agent/mqtt/commands.py`.
 
-Threads:
-- paho's network thread (`loop_start`) runs every callback. Callbacks are
-  wrapped so that a bug or a hostile payload logs instead of killing it.
-- a connector thread retries the first connect forever with tenacity (capped
-  exponential backoff with jitter); later drops are retried by paho itself
-  with `reconnect_delay_set`, and everything is (re)done in `on_connect`.
-- an outbox sender thread publishes the outbox strictly in order, one message
-  in flight, and deletes a row only after its PUBACK.
+Threads and modules:
+- `connection.py`: a supervisor thread connects and reconnects forever, with
+  capped, jittered waits (`reconnect_min_s`..`reconnect_max_s`), and runs paho's
+  network thread (`loop_start`) for each connection. paho runs every callback
+  below; they are wrapped so that a bug or a hostile payload logs instead of
+  killing it. Everything a fresh connection needs is (re)done in `on_connect`.
+- `sender.py`: a thread publishes the durable outbox (`outbox.py`) strictly in
+  order, one message in flight, deleting a row only after its PUBACK.
+- this module: builds the client, publishes telemetry (QoS 0, dropped while
+  offline), discovery and `/state`s (on every connect), queues events and state
+  changes in the outbox, and shuts down within a bound (`close`).
 
-Lock rule: never call into paho while holding `self._cond`; paho runs
-`on_publish` while holding its own lock, so the opposite order would deadlock.
+Lock rule: never call into paho while holding `self._cond` (or the sender's or
+connection's condition); paho runs callbacks that take them while holding its
+own locks, so the opposite order would deadlock.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 import time
@@ -26,34 +29,24 @@ from pathlib import Path
 from typing import Any
 
 import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
-from tenacity import Retrying, retry_if_exception_type, wait_exponential_jitter
+from paho.mqtt.enums import MQTTErrorCode
 
 from agent.config import MqttConfig
 from agent.core.messages import FirstCrackEvent, RoastState, Telemetry, to_json
-from agent.core.settings import DetectorSettings, format_setting
+from agent.core.settings import DetectorSettings
+from agent.mqtt.announce import Announcer, state_bytes
+from agent.mqtt.client import build_client, guarded
 from agent.mqtt.commands import CommandHandler, CommandRouter
-from agent.mqtt.discovery import discovery_messages
-from agent.mqtt.outbox import KIND_EVENT, OUTBOX_FILE, Outbox, OutboxEntry
+from agent.mqtt.connection import ConnectionManager, FailureLog
+from agent.mqtt.discovery import package_version
+from agent.mqtt.outbox import KIND_EVENT, OUTBOX_FILE, Outbox
+from agent.mqtt.sender import OutboxSender
 from agent.mqtt.topics import Topics
 
 log = logging.getLogger("firstcrack.mqtt")
 
 KIND_STATE = "state"
 __all__ = ["CommandHandler", "MqttSink"]
-
-
-def _guarded(method: Callable[..., None]) -> Callable[..., None]:
-    """Wrap a paho callback: an exception is logged, never raised into paho's thread."""
-
-    def wrapper(self: MqttSink, *args: Any) -> None:
-        try:
-            method(self, *args)
-        except Exception:  # noqa: BLE001 - the network thread must survive any bug
-            log.exception("MQTT callback %s failed", method.__name__)
-
-    wrapper.__name__ = method.__name__
-    return wrapper
 
 
 class MqttSink:
@@ -71,7 +64,9 @@ class MqttSink:
         extra_subscriptions: Sequence[str] = (),
         on_external: Callable[[str, bytes, bool], None] | None = None,
     ) -> None:
-        """`extra_subscriptions`: topic filters outside our base (e.g. a roaster controller's),
+        """`sw_version` "" means the installed package's version (discovery's device).
+
+        `extra_subscriptions`: topic filters outside our base (e.g. a roaster controller's),
         subscribed on every (re)connect; each message on them goes to
         `on_external(topic, payload, retained)` on the network thread."""
         self._config = config
@@ -82,58 +77,42 @@ class MqttSink:
         self._commands = CommandRouter(
             self._topics,
             handler,
-            publish=self._publish_direct,
-            publish_setting=lambda settings, name: self._publish_setting_states(settings, name),
+            publish=lambda *args: self._announce.publish(*args),
+            publish_setting=lambda settings, name: self._announce.setting_states(settings, name),
         )
-        self._model_name = model_name
-        self._sw_version = sw_version
         self._outbox = Outbox(Path(state_dir) / OUTBOX_FILE, config.outbox_max, clock)
         self._cond = threading.Condition()
         self._ready = False  # CONNACK accepted and on_connect finished (online sent)
-        self._generation = 0  # bumped on every put/connect so the sender never misses a wake-up
-        self._inflight: tuple[OutboxEntry, mqtt.MQTTMessageInfo] | None = None
         self._dropped_telemetry = 0
         self._closing = threading.Event()
-        self._stop_sender = threading.Event()
         self._started = False
-        self._client = self._build_client(config.client_id or f"firstcrack-{agent_id}")
-        self._connector = threading.Thread(
-            target=self._connect_forever, name="firstcrack-mqtt-connect", daemon=True
+        self._closed = False
+        self._failures = FailureLog(log)
+        self._client = build_client(
+            config, config.client_id or f"firstcrack-{agent_id}", self._topics.availability
         )
-        self._sender = threading.Thread(
-            target=self._send_loop, name="firstcrack-mqtt-outbox", daemon=True
+        self._client.on_connect = self._on_connect
+        self._client.on_disconnect = self._on_disconnect
+        self._client.on_message = self._on_message
+        self._client.on_publish = self._on_publish
+        self._announce = Announcer(
+            self._client,
+            self._topics,
+            config,
+            handler,
+            model_name,
+            sw_version or package_version(),
         )
-
-    # ----------------------------------------------------------------- setup
-
-    def _build_client(self, client_id: str) -> mqtt.Client:
-        cfg = self._config
-        client = mqtt.Client(
-            CallbackAPIVersion.VERSION2,
-            client_id=client_id,
-            protocol=mqtt.MQTTv311,
-            clean_session=True,
+        self._connection = ConnectionManager(
+            self._client,
+            config.host,
+            config.port,
+            config.keepalive_s,
+            config.reconnect_min_s,
+            config.reconnect_max_s,
+            self._failures,
         )
-        if cfg.username is not None:
-            password = cfg.password.get_secret_value() if cfg.password is not None else None
-            client.username_pw_set(cfg.username, password)
-        tls = cfg.tls
-        if tls.enabled or tls.ca_certs or tls.certfile:
-            client.tls_set(
-                ca_certs=str(tls.ca_certs) if tls.ca_certs else None,
-                certfile=str(tls.certfile) if tls.certfile else None,
-                keyfile=str(tls.keyfile) if tls.keyfile else None,
-            )
-            if tls.insecure:
-                client.tls_insecure_set(True)
-        client.will_set(self._topics.availability, "offline", qos=1, retain=True)
-        # Later drops: paho reconnects by itself within these bounds (seconds).
-        client.reconnect_delay_set(cfg.reconnect_min_s, cfg.reconnect_max_s)  # type: ignore[arg-type]
-        client.on_connect = self._on_connect
-        client.on_disconnect = self._on_disconnect
-        client.on_message = self._on_message
-        client.on_publish = self._on_publish
-        return client
+        self._sender = OutboxSender(self._outbox, self._client, lambda: self._ready)
 
     def start(self) -> None:
         """Start connecting in the background; never raises because the broker is down."""
@@ -141,49 +120,16 @@ class MqttSink:
             return
         self._started = True
         self._sender.start()
-        self._connector.start()
-
-    def _connect_forever(self) -> None:
-        cfg = self._config
-        retrying = Retrying(
-            retry=retry_if_exception_type(OSError),
-            wait=wait_exponential_jitter(
-                multiplier=cfg.reconnect_min_s, max=cfg.reconnect_max_s, jitter=cfg.reconnect_min_s
-            ),
-            stop=lambda _state: self._closing.is_set(),
-            sleep=self._closing.wait,
-            before_sleep=lambda state: log.warning(
-                "MQTT broker %s:%d unreachable (%s); retrying in %.1f s",
-                cfg.host,
-                cfg.port,
-                state.outcome.exception() if state.outcome else "?",
-                state.next_action.sleep if state.next_action else 0.0,
-            ),
-            reraise=True,
-        )
-        try:
-            for attempt in retrying:
-                with attempt:
-                    if self._closing.is_set():
-                        return
-                    self._client.connect(cfg.host, cfg.port, keepalive=cfg.keepalive_s)
-        except OSError:
-            return  # closing while still unreachable
-        except Exception:  # noqa: BLE001 - e.g. a TLS setup error; logged, agent keeps running
-            log.exception("MQTT connect to %s:%d failed permanently", cfg.host, cfg.port)
-            return
-        if self._closing.is_set():
-            return
-        self._client.loop_start()
+        self._connection.start()
 
     # ------------------------------------------------------------- callbacks
 
-    @_guarded
+    @guarded
     def _on_connect(
         self, client: mqtt.Client, _userdata: Any, _flags: Any, reason_code: Any, _props: Any
     ) -> None:
         if reason_code.is_failure:
-            log.warning("MQTT broker refused the connection: %s", reason_code)
+            self._connection.refused(str(reason_code))
             self._set_ready(False)
             return
         t = self._topics
@@ -192,32 +138,32 @@ class MqttSink:
         own = (t.set_wildcard, t.ha_status)
         extra = [(f, 1) for f in dict.fromkeys(self._extra_subscriptions) if f not in own]
         client.subscribe([(t.set_wildcard, 1), (t.ha_status, 1), *extra])
-        self._publish_discovery()
-        self._publish_setting_states(self._handler.settings())
-        if self._outbox.count(KIND_STATE) == 0:
-            # Otherwise the outbox carries newer-than-retained states, in order.
-            self._publish_direct(t.state, self._state_bytes(self._handler.snapshot()), 1, True)
+        # Unless the outbox carries newer states, which must arrive in order after it.
+        self._announce.everything(with_state=self._outbox.count(KIND_STATE) == 0)
         client.publish(t.availability, "online", qos=1, retain=True)
+        self._connection.accepted()
         self._set_ready(True)
         log.info("MQTT connected to %s:%d as %s", self._config.host, self._config.port, t.base)
 
-    @_guarded
+    @guarded
     def _on_disconnect(
         self, _client: mqtt.Client, _userdata: Any, _flags: Any, reason_code: Any, _props: Any
     ) -> None:
         was_ready = self._ready
         self._set_ready(False)
+        self._connection.lost()
         if was_ready and not self._closing.is_set():
-            log.warning("MQTT connection lost (%s); reconnecting", reason_code)
+            self._failures.report(
+                "MQTT connection lost", ConnectionError(str(reason_code)), "; reconnecting"
+            )
 
-    @_guarded
+    @guarded
     def _on_publish(
-        self, _client: mqtt.Client, _userdata: Any, _mid: int, _reason: Any, _props: Any
+        self, _client: mqtt.Client, _userdata: Any, mid: int, _reason: Any, _props: Any
     ) -> None:
-        with self._cond:
-            self._cond.notify_all()
+        self._sender.on_publish(mid)
 
-    @_guarded
+    @guarded
     def _on_message(self, _client: mqtt.Client, _userdata: Any, message: mqtt.MQTTMessage) -> None:
         topic = message.topic
         payload = bytes(message.payload)
@@ -229,47 +175,11 @@ class MqttSink:
         if topic == t.ha_status:
             if payload.strip().lower() == b"online":
                 log.info("Home Assistant came online; republishing discovery and states")
-                self._republish_all()
+                self._announce.everything()
             return
         self._commands.route(topic, payload, bool(message.retain))
 
     # ------------------------------------------------------------ publishing
-
-    def _publish_direct(self, topic: str, payload: bytes | str, qos: int, retain: bool) -> bool:
-        """Publish now if connected; False when not (the caller decides whether that matters)."""
-        if not self._client.is_connected():
-            return False
-        info = self._client.publish(topic, payload, qos=qos, retain=retain)
-        return info.rc == MQTTErrorCode.MQTT_ERR_SUCCESS
-
-    def _publish_discovery(self) -> None:
-        if not self._config.discovery:
-            return
-        for msg in discovery_messages(
-            self._topics,
-            self._model_name,
-            self._sw_version,
-            self._config.probability_expire_after_s,
-        ):
-            self._publish_direct(msg.topic, json.dumps(msg.config, sort_keys=True), 1, True)
-
-    def _publish_setting_states(self, settings: DetectorSettings, only: str | None = None) -> None:
-        for name, value in settings.runtime_values().items():
-            if only is None or name == only:
-                self._publish_direct(
-                    self._topics.setting_state(name), format_setting(value), 1, True
-                )
-
-    def _republish_all(self) -> None:
-        self._publish_discovery()
-        self._publish_setting_states(self._handler.settings())
-        self._publish_direct(
-            self._topics.state, self._state_bytes(self._handler.snapshot()), 1, True
-        )
-
-    @staticmethod
-    def _state_bytes(s: RoastState) -> bytes:
-        return to_json(s.to_payload()).encode()
 
     def telemetry(self, t: Telemetry) -> None:
         """QoS 0, not retained; dropped and counted while disconnected."""
@@ -286,64 +196,21 @@ class MqttSink:
 
     def state(self, s: RoastState) -> None:
         """Durable and retained: every state change reaches the broker, in order."""
-        self._enqueue(self._topics.state, self._state_bytes(s), True, KIND_STATE)
+        self._enqueue(self._topics.state, state_bytes(s), True, KIND_STATE)
 
     def publish_settings(self, s: DetectorSettings) -> None:
         """Retained `<base>/<name>/state` for each runtime setting (re-sent on every connect)."""
-        self._publish_setting_states(s)
+        self._announce.setting_states(s)
 
     def _enqueue(self, topic: str, payload: bytes, retain: bool, kind: str) -> None:
         self._outbox.put(topic, payload, 1, retain, kind)
-        with self._cond:
-            self._generation += 1
-            self._cond.notify_all()
+        self._sender.wake()
 
     def _set_ready(self, ready: bool) -> None:
         with self._cond:
             self._ready = ready
-            self._generation += 1
             self._cond.notify_all()
-
-    # ---------------------------------------------------------- outbox sender
-
-    def _send_loop(self) -> None:
-        while not self._stop_sender.is_set():
-            try:
-                self._send_step()
-            except Exception:  # noqa: BLE001 - keep delivering after an unexpected error
-                log.exception("outbox sender failed; retrying")
-                self._stop_sender.wait(0.5)
-
-    def _send_step(self) -> None:
-        with self._cond:
-            inflight = self._inflight
-            generation = self._generation
-            ready = self._ready
-        if inflight is None:
-            entry = self._outbox.first() if ready else None
-            if entry is None:
-                with self._cond:
-                    self._cond.notify_all()  # wakes flush() waiters
-                    self._cond.wait_for(
-                        lambda: self._generation != generation or self._stop_sender.is_set(),
-                        timeout=1.0,
-                    )
-                return
-            info = self._client.publish(
-                entry.topic, entry.payload, qos=entry.qos, retain=entry.retain
-            )
-            inflight = (entry, info)
-            with self._cond:
-                self._inflight = inflight
-        entry, info = inflight
-        if _acknowledged(info):
-            self._outbox.ack(entry.id)
-            with self._cond:
-                self._inflight = None
-                self._cond.notify_all()
-            return
-        with self._cond:
-            self._cond.wait(timeout=0.2)
+        self._sender.wake()
 
     # ------------------------------------------------------------ inspection
 
@@ -362,59 +229,75 @@ class MqttSink:
         """Messages in the outbox not yet acknowledged by the broker."""
         return len(self._outbox)
 
+    @property
+    def connect_attempts(self) -> int:
+        """Connect attempts so far (diagnostics, tests)."""
+        return self._connection.attempts
+
+    def close_budget(self, timeout: float = 5.0) -> float:
+        """The longest `close(timeout)` waits: `max(timeout, mqtt.flush_grace_s)` s."""
+        return max(float(timeout), float(self._config.flush_grace_s))
+
     def wait_connected(self, timeout: float) -> bool:
         with self._cond:
             return self._cond.wait_for(lambda: self._ready, timeout=timeout)
 
     def flush(self, timeout: float) -> bool:
         """Wait until the outbox is empty and acknowledged; False on timeout."""
-        deadline = time.monotonic() + timeout
-        while True:
-            with self._cond:
-                if self._inflight is None and len(self._outbox) == 0:
-                    return True
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    return False
-                self._cond.wait(timeout=min(remaining, 0.2))
+        return self._sender.flush(timeout)
 
     def close(self, timeout: float = 5.0) -> None:
-        """Flush what it can, publish retained `offline`, disconnect; bounded by `timeout` s.
+        """Deliver what it can, publish retained `offline`, disconnect.
+
+        Bounded by `close_budget(timeout)` = max(`timeout`, `mqtt.flush_grace_s`):
+        the agent passes its generic sink timeout (5 s) and the configured grace
+        (10 s by default) wins, so a broker that is down at shutdown still gets
+        the final events and state if it returns within the grace. Meanwhile the
+        connection keeps retrying at its usual pace. The grace is spent only while
+        something is undelivered. Up to 1 s of the budget is kept for `offline`.
 
         The outbox is flushed before `offline` so consumers see pending events
         while the agent still counts as online. Whatever is left stays on disk
-        for the next start.
+        (the outbox is durable) and goes out after the next start; a warning
+        says how many messages that is.
         """
-        deadline = time.monotonic() + timeout
-        self._closing.set()
-        if self._ready:
-            self.flush(max(0.0, deadline - time.monotonic() - 0.5))
-        self._stop_sender.set()
-        with self._cond:
-            self._cond.notify_all()
-        if self._sender.is_alive():
-            self._sender.join(timeout=max(0.1, deadline - time.monotonic()))
-        if self._client.is_connected():
-            info = self._client.publish(self._topics.availability, "offline", qos=1, retain=True)
-            try:
-                info.wait_for_publish(timeout=max(0.1, deadline - time.monotonic()))
-            except (RuntimeError, ValueError):
-                log.warning("could not publish offline before shutdown")
-            self._client.disconnect()
-        self._client.loop_stop()
-        if self._connector.is_alive():
-            self._connector.join(timeout=max(0.1, deadline - time.monotonic()))
+        if self._closed:
+            return
+        self._closed = True
+        budget = self.close_budget(timeout)
+        deadline = time.monotonic() + budget
+
+        def left() -> float:
+            return max(0.1, deadline - time.monotonic())
+
+        if self._started:
+            reserve = min(1.0, budget / 4)
+            self.flush(max(0.0, deadline - time.monotonic() - reserve))
+            self._sender.stop(left())
+            self._warn_undelivered(budget)
+            self._closing.set()
+            self._connection.stop_reconnecting()
+            if self._client.is_connected():
+                info = self._client.publish(
+                    self._topics.availability, "offline", qos=1, retain=True
+                )
+                try:
+                    info.wait_for_publish(timeout=left())
+                except (RuntimeError, ValueError):
+                    log.warning("could not publish offline before shutdown")
+                self._client.disconnect()
+            self._connection.stop(left())
         self._set_ready(False)
         self._outbox.close()
 
-
-def _acknowledged(info: mqtt.MQTTMessageInfo) -> bool:
-    """Whether the broker acknowledged this QoS 1 message (PUBACK)."""
-    try:
-        return info.is_published()
-    except RuntimeError:
-        # Published in the instant the connection dropped (rc NO_CONN): paho still holds
-        # the message and sends it after reconnecting, so wait for its PUBACK rather than
-        # re-publishing (which would deliver it twice).
-        with info._condition:  # noqa: SLF001 - paho 2.x exposes no other way to ask
-            return bool(info._published)  # noqa: SLF001
+    def _warn_undelivered(self, budget: float) -> None:
+        remaining = len(self._outbox)
+        if remaining:
+            log.warning(
+                "MQTT: %d message%s not delivered within %.1f s; kept in %s and sent "
+                "after the next start",
+                remaining,
+                "" if remaining == 1 else "s",
+                budget,
+                self._outbox.path,
+            )

@@ -1,0 +1,82 @@
+"""Retained announcements sent straight to the broker, not through the outbox.
+
+Home Assistant discovery, each runtime setting's `<base>/<name>/state` and a
+snapshot of `<base>/state` are re-sent in full on every connect and whenever
+Home Assistant comes online, so losing one while offline costs nothing: these
+are published only while connected and are not queued.
+"""
+
+from __future__ import annotations
+
+import json
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import MQTTErrorCode
+
+from agent.config import MqttConfig
+from agent.core.messages import RoastState, to_json
+from agent.core.settings import DetectorSettings, format_setting
+from agent.mqtt.commands import CommandHandler
+from agent.mqtt.discovery import discovery_messages
+from agent.mqtt.topics import Topics
+
+
+def state_bytes(state: RoastState) -> bytes:
+    """The `<base>/state` payload."""
+    return to_json(state.to_payload()).encode()
+
+
+class Announcer:
+    """Publishes discovery, setting states and the state snapshot for one agent."""
+
+    def __init__(
+        self,
+        client: mqtt.Client,
+        topics: Topics,
+        config: MqttConfig,
+        handler: CommandHandler,
+        model_name: str,
+        sw_version: str,
+    ) -> None:
+        self._client = client
+        self._topics = topics
+        self._config = config
+        self._handler = handler
+        self._model_name = model_name
+        self._sw_version = sw_version
+
+    def publish(self, topic: str, payload: bytes | str, qos: int, retain: bool) -> bool:
+        """Publish now if connected; False when not (the caller decides whether that matters)."""
+        if not self._client.is_connected():
+            return False
+        info = self._client.publish(topic, payload, qos=qos, retain=retain)
+        return info.rc == MQTTErrorCode.MQTT_ERR_SUCCESS
+
+    def discovery(self) -> None:
+        if not self._config.discovery:
+            return
+        for msg in discovery_messages(
+            self._topics,
+            self._model_name,
+            self._sw_version,
+            self._config.probability_expire_after_s,
+        ):
+            self.publish(msg.topic, json.dumps(msg.config, sort_keys=True), 1, True)
+
+    def setting_states(self, settings: DetectorSettings, only: str | None = None) -> None:
+        """Retained `<base>/<name>/state` for every runtime setting, or just `only`."""
+        for name, value in settings.runtime_values().items():
+            if only is None or name == only:
+                self.publish(self._topics.setting_state(name), format_setting(value), 1, True)
+
+    def state_snapshot(self) -> None:
+        """The handler's current state as the retained `<base>/state`."""
+        self.publish(self._topics.state, state_bytes(self._handler.snapshot()), 1, True)
+
+    def everything(self, with_state: bool = True) -> None:
+        """Discovery, every setting state and (unless the outbox carries newer states
+        that must arrive in order) the state snapshot."""
+        self.discovery()
+        self.setting_states(self._handler.settings())
+        if with_state:
+            self.state_snapshot()

@@ -1,0 +1,269 @@
+"""Connecting and reconnecting the paho client (README, "MQTT").
+
+One supervisor thread owns the connection for the agent's whole life:
+
+    connect() -> paho network thread (loop_start) -> connection lost -> wait -> connect() ...
+
+paho's own automatic reconnect is switched off (`reconnect_on_failure=False`, so
+its network thread ends when the connection does) and the first connect and
+every later reconnect follow one policy, for three reasons:
+
+- Bounded, jittered waits. After the broker comes back the outbox is delivered
+  within about `reconnect_max_s`, whatever the length of the outage: waits grow
+  exponentially from `reconnect_min_s` and never exceed `reconnect_max_s`
+  (`reconnect_wait`). paho's `reconnect_delay_set` caps the wait too but has no
+  jitter, so agents restarted together would reconnect in lockstep.
+- Never give up. paho's `loop_forever` only retries `OSError`; anything else
+  raised while reconnecting (a hostname that is not valid IDNA raises
+  `UnicodeError`, for one) ends its thread and the agent would stay offline
+  without a word. Here every exception is retried for as long as the agent runs.
+- Visible failures. paho retries silently; here each distinct failure is logged
+  once at WARNING and its repeats at most once a minute (`FailureLog`).
+
+After a connection that the broker had accepted is lost, the waits start from
+the bottom again, after a random pause of up to `reconnect_min_s` (so a client
+that the broker keeps dropping, e.g. two agents sharing one client id, does
+not reconnect in a tight loop).
+
+Lock rule: no call into paho is made while holding `self._cond`; the callbacks
+below are run by paho's network thread and take `self._cond`.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+from collections.abc import Callable
+
+import paho.mqtt.client as mqtt
+from tenacity import RetryCallState, Retrying, retry_if_exception_type, wait_exponential
+from tenacity.wait import wait_base, wait_random
+
+log = logging.getLogger("firstcrack.mqtt")
+
+
+def reconnect_wait(min_s: float, max_s: float) -> wait_base:
+    """Exponential from `min_s`, never above `max_s`, with up to `min_s` of jitter.
+
+    `wait_exponential_jitter` caps *after* adding its jitter, so every wait at the
+    cap is exactly `max_s` (no jitter where it matters most) and its keyword names
+    changed between tenacity 8 and 9; the sum of two stable strategies avoids both.
+    Defaults (0.5, 3.0) give 0.5-1.0, 1.0-1.5, 2.0-2.5, then 2.5-3.0 s.
+    """
+    max_s = max(max_s, 1e-3)
+    jitter = min(min_s, max_s / 2)
+    return wait_exponential(multiplier=min(min_s, max_s), max=max_s - jitter) + wait_random(
+        0, jitter
+    )
+
+
+class FailureLog:
+    """Logs each distinct failure (type and message) once at WARNING, then its
+    repeats at most once per `every_s` with a count; the rest go to DEBUG."""
+
+    def __init__(
+        self,
+        logger: logging.Logger,
+        every_s: float = 60.0,
+        clock: Callable[[], float] = time.monotonic,
+        max_kinds: int = 64,
+    ) -> None:
+        self._log = logger
+        self._every_s = every_s
+        self._clock = clock
+        self._max_kinds = max_kinds
+        self._seen: dict[tuple[str, str], tuple[float, int]] = {}  # key -> (logged at, repeats)
+        self._lock = threading.Lock()
+
+    def report(self, what: str, exc: BaseException, suffix: str = "") -> bool:
+        """Log `what: Type: message suffix` if due; True when it went out at WARNING."""
+        key = (type(exc).__name__, str(exc))
+        now = self._clock()
+        with self._lock:
+            last = self._seen.get(key)
+            if last is not None and now - last[0] < self._every_s:
+                self._seen[key] = (last[0], last[1] + 1)
+                due, repeats = False, 0
+            else:
+                if last is None and len(self._seen) >= self._max_kinds:
+                    self._seen.pop(next(iter(self._seen)))  # forget the oldest kind
+                self._seen[key] = (now, 0)
+                due, repeats = True, 0 if last is None else last[1]
+        text = f"{what}: {key[0]}: {key[1]}{suffix}"
+        if not due:
+            self._log.debug("%s", text)
+        elif last is None:
+            self._log.warning("%s (repeats logged at most every %.0f s)", text, self._every_s)
+        else:
+            self._log.warning("%s (%d times since the last report)", text, repeats + 1)
+        return due
+
+
+class BrokerRefused(ConnectionError):
+    """The broker answered CONNECT with a failure (bad credentials, ...)."""
+
+
+class ConnectionClosed(ConnectionError):
+    """The connection ended before the broker accepted it."""
+
+
+class ConnectionManager:
+    """Connects `client` and keeps it connected until `stop()`; never gives up.
+
+    The sink forwards paho's callbacks: `accepted()` from a successful on_connect,
+    `refused(reason)` from a failed one, `lost()` from on_disconnect.
+    """
+
+    def __init__(
+        self,
+        client: mqtt.Client,
+        host: str,
+        port: int,
+        keepalive_s: int,
+        min_s: float,
+        max_s: float,
+        failures: FailureLog | None = None,
+    ) -> None:
+        self._client = client
+        self._host, self._port, self._keepalive = host, port, keepalive_s
+        self._min_s, self._max_s = min_s, max_s
+        self._failures = failures or FailureLog(log)
+        self._cond = threading.Condition()
+        self._stopping = False  # no new connect attempts
+        self._closing = False  # end the current connection too
+        self._accepted = False  # in the current session
+        self._ended = False  # the current session's connection is gone
+        self._refusal: str | None = None
+        self.attempts = 0  # connect attempts so far (tests and diagnostics)
+        self._thread = threading.Thread(
+            target=self._run, name="firstcrack-mqtt-connect", daemon=True
+        )
+
+    def start(self) -> None:
+        self._thread.start()
+
+    # ---------------------------------------------- called from paho's callbacks
+
+    def accepted(self) -> None:
+        with self._cond:
+            self._accepted = True
+            self._cond.notify_all()
+
+    def refused(self, reason: str) -> None:
+        with self._cond:
+            self._refusal = reason
+
+    def lost(self) -> None:
+        with self._cond:
+            self._ended = True
+            self._cond.notify_all()
+
+    # --------------------------------------------------------------- shutdown
+
+    def stop_reconnecting(self) -> None:
+        """No new connect attempt from now on; a live connection is left alone
+        (the sink still publishes `offline` on it and disconnects)."""
+        with self._cond:
+            self._stopping = True
+            self._cond.notify_all()
+
+    def stop(self, timeout: float) -> None:
+        """Stop reconnecting, end the connection (if any) and paho's network thread.
+
+        Only the supervisor thread calls connect/loop_start/loop_stop, so this
+        just asks it to finish and waits at most `timeout` s (it is a daemon).
+        """
+        with self._cond:
+            self._stopping = self._closing = True
+            self._cond.notify_all()
+        if self._thread.is_alive():
+            self._thread.join(timeout=max(0.1, timeout))
+
+    @property
+    def stopped(self) -> bool:
+        """The supervisor thread has finished (or never started)."""
+        return not self._thread.is_alive()
+
+    # ------------------------------------------------------------ the thread
+
+    def _is_stopping(self) -> bool:
+        with self._cond:
+            return self._stopping
+
+    def _sleep(self, seconds: float) -> None:
+        with self._cond:
+            self._cond.wait_for(lambda: self._stopping, timeout=seconds)
+
+    def _run(self) -> None:
+        while not self._is_stopping():
+            retrying = Retrying(
+                retry=retry_if_exception_type(Exception),
+                wait=reconnect_wait(self._min_s, self._max_s),
+                stop=lambda _state: self._is_stopping(),
+                sleep=self._sleep,
+                before_sleep=self._report,
+                reraise=True,
+            )
+            try:
+                retrying(self._session)
+            except Exception:  # noqa: BLE001 - only reached when stopping, or a bug here
+                if not self._is_stopping():
+                    log.exception("MQTT connection supervisor failed; retrying")
+                    self._sleep(self._max_s)
+                continue
+            # A connection the broker had accepted was lost: start the waits again.
+            self._sleep(random.uniform(0, self._min_s))
+
+    def _report(self, state: RetryCallState) -> None:
+        exc = state.outcome.exception() if state.outcome is not None else None
+        if exc is None:
+            return
+        wait = state.next_action.sleep if state.next_action is not None else 0.0
+        self._failures.report(
+            f"MQTT broker {self._host}:{self._port} unreachable",
+            exc,
+            f"; retrying in {wait:.1f} s",
+        )
+
+    def _join_network_thread(self) -> None:
+        """Wait for paho's network thread, which ends with the connection (paho does
+        not reconnect by itself here)."""
+        try:
+            self._client.loop_stop()
+        except AttributeError:
+            # paho 2.x's loop_stop checks its thread attribute, then joins it; the
+            # thread clears that attribute as it exits, so one that ended in between
+            # makes loop_stop call None.join(). It has ended, which is all we need.
+            log.debug("paho network thread ended during loop_stop")
+
+    def _session(self) -> None:
+        """One connection, from connect() to its loss. Raises when the broker never
+        accepted it (so the waits grow); returns after an accepted one ends."""
+        with self._cond:
+            if self._stopping:
+                return
+            self._accepted = self._ended = False
+            self._refusal = None
+        self.attempts += 1
+        self._client.connect(self._host, self._port, keepalive=self._keepalive)
+        self._client.loop_start()
+        try:
+            with self._cond:
+                self._cond.wait_for(lambda: self._ended or self._closing)
+                accepted, refusal, stopping = self._accepted, self._refusal, self._stopping
+        finally:
+            with self._cond:
+                closing = self._closing
+            if closing:
+                try:
+                    self._client.disconnect()  # no-op when the sink already disconnected
+                except Exception:  # noqa: BLE001 - shutting down; nothing more to do
+                    log.debug("disconnect at shutdown failed", exc_info=True)
+            self._join_network_thread()
+        if stopping or accepted:
+            return
+        if refusal is not None:
+            raise BrokerRefused(f"broker refused the connection: {refusal}")
+        raise ConnectionClosed("connection closed before the broker accepted it")
