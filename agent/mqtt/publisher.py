@@ -1,18 +1,16 @@
 """The MQTT sink: the facade the agent talks to (README, "MQTT").
 
-Incoming `/set` and `roast/set` commands are routed by `agent/mqtt/commands.py`.
-
 Threads and modules:
-- `connection.py`: a supervisor thread connects and reconnects forever, with
-  capped, jittered waits (`reconnect_min_s`..`reconnect_max_s`), and runs paho's
-  network thread (`loop_start`) for each connection. paho runs every callback
-  below; they are wrapped so that a bug or a hostile payload logs instead of
-  killing it. Everything a fresh connection needs is (re)done in `on_connect`.
-- `sender.py`: a thread publishes the durable outbox (`outbox.py`) strictly in
-  order, one message in flight, deleting a row only after its PUBACK.
-- this module: builds the client, publishes telemetry (QoS 0, dropped while
-  offline), discovery and `/state`s (on every connect), queues events and state
-  changes in the outbox, and shuts down within a bound (`close`).
+- `connection.py`: a supervisor thread connects and reconnects forever (waits
+  capped at `reconnect_max_s`, jittered) and runs paho's network thread for each
+  connection. paho runs every callback below, wrapped (`client.guarded`) so a bug
+  or a hostile payload logs instead of killing it; `on_connect` redoes all a
+  fresh connection needs (subscriptions, `announce.py`, `online`).
+- `sender.py`: a thread publishes the durable outbox (`outbox.py`) in order, one
+  message in flight, deleting a row only after its PUBACK.
+- `commands.py` routes incoming `/set` and `roast/set`.
+- here: telemetry (QoS 0, dropped and counted while offline), events and state
+  changes into the outbox, and a bounded shutdown with a grace (`close`).
 
 Lock rule: never call into paho while holding `self._cond` (or the sender's or
 connection's condition); paho runs callbacks that take them while holding its
