@@ -154,7 +154,7 @@ def _summary(truth: Any, watcher: DemoWatcher, agent: Any) -> None:
     state = watcher.last_state
     if state.get("development_s") is not None:
         print(f"development time    {state['development_s']:.0f} s at the end of the recording")
-    print(f"dropped windows     {agent.core.runtime.dropped_windows}")
+    print(f"dropped windows     {agent.runtime.dropped_windows}")
     print(
         f"events received     {len(watcher.events)} first_crack, "
         f"{len(watcher.end_events)} first_crack_end"
