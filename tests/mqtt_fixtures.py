@@ -271,6 +271,7 @@ class FakeHandler:
         self._settings = settings or DetectorSettings()
         self.roast_commands: list[str] = []
         self.phase = "idle"
+        self.seq = 0  # the `seq` of the state a Resync announces (tests that push states)
 
     def submit(self, command: Command) -> None:
         with self._lock:
@@ -287,7 +288,7 @@ class FakeHandler:
 
     def snapshot(self) -> RoastState:
         with self._lock:
-            return make_state(self.phase, settings=self._settings)
+            return make_state(self.phase, self.seq, settings=self._settings)
 
     def settings(self) -> DetectorSettings:
         with self._lock:

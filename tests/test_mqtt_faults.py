@@ -24,6 +24,7 @@ from tenacity import RetryCallState, Retrying
 
 from agent.mqtt.connection import ConnectionManager, FailureLog, reconnect_wait
 from tests.mqtt_fixtures import (  # noqa: F401
+    FakeHandler,
     Mosquitto,
     Received,
     kill_agent,
@@ -89,7 +90,10 @@ def test_broker_restart_mid_roast_delivers_exactly_once(
     sub = subscriber_factory(
         broker.port, [f"{BASE}/event", f"{BASE}/state"], client_id="watcher", clean_session=False
     )
-    sink = sink_factory(broker.port)
+    # The runtime (here a fake) re-announces its current state on every connect.
+    handler = FakeHandler()
+    handler.phase, handler.seq = "armed", 1
+    sink = sink_factory(broker.port, handler)
     assert sink.wait_connected(10)
     sink.state(make_state("armed", 1))
     assert sink.flush(10)
@@ -100,6 +104,7 @@ def test_broker_restart_mid_roast_delivers_exactly_once(
         sink.flush(0.05)  # a bounded wait on the sink's own condition
     assert not sink.connected
     sink.event(make_event(5))
+    handler.phase, handler.seq = "first_crack", 2
     sink.state(make_state("first_crack", 2))
     broker.start()
     assert sink.wait_connected(15)

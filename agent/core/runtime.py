@@ -270,6 +270,10 @@ class Runtime:
             self._last_health = health
         return health
 
+    def submit(self, command: Command) -> None:
+        """The front door for commands, from any thread; applied by the scoring thread."""
+        self.commands.submit(command)
+
     def apply_pending(self) -> int:
         """Apply every submitted command in order and announce each result; returns how many.
 

@@ -1,9 +1,11 @@
 """Retained announcements sent straight to the broker, not through the outbox.
 
-Home Assistant discovery, each runtime setting's `<base>/<name>/state` and a
-snapshot of `<base>/state` are re-sent in full on every connect and whenever
-Home Assistant comes online, so losing one while offline costs nothing: these
-are published only while connected and are not queued.
+Home Assistant discovery and each runtime setting's `<base>/<name>/state` are
+published only while connected and are not queued: discovery is re-sent on
+every connect and whenever Home Assistant comes online, and the settings are
+re-announced then by the runtime (a `Resync` command), so losing one while
+offline costs nothing. The roast `state` is not sent from here: it always goes
+through the outbox, in the order the runtime took it.
 """
 
 from __future__ import annotations
@@ -16,7 +18,6 @@ from paho.mqtt.enums import MQTTErrorCode
 from agent.config import MqttConfig
 from agent.core.messages import RoastState, to_json
 from agent.core.settings import DetectorSettings, format_setting
-from agent.mqtt.commands import CommandHandler
 from agent.mqtt.discovery import discovery_messages
 from agent.mqtt.topics import Topics
 
@@ -34,14 +35,12 @@ class Announcer:
         client: mqtt.Client,
         topics: Topics,
         config: MqttConfig,
-        handler: CommandHandler,
         model_name: str,
         sw_version: str,
     ) -> None:
         self._client = client
         self._topics = topics
         self._config = config
-        self._handler = handler
         self._model_name = model_name
         self._sw_version = sw_version
 
@@ -68,15 +67,3 @@ class Announcer:
         for name, value in settings.runtime_values().items():
             if only is None or name == only:
                 self.publish(self._topics.setting_state(name), format_setting(value), 1, True)
-
-    def state_snapshot(self) -> None:
-        """The handler's current state as the retained `<base>/state`."""
-        self.publish(self._topics.state, state_bytes(self._handler.snapshot()), 1, True)
-
-    def everything(self, with_state: bool = True) -> None:
-        """Discovery, every setting state and (unless the outbox carries newer states
-        that must arrive in order) the state snapshot."""
-        self.discovery()
-        self.setting_states(self._handler.settings())
-        if with_state:
-            self.state_snapshot()

@@ -62,15 +62,13 @@ class CommandRouter:
         topics: Topics,
         handler: CommandHandler,
         publish: Callable[[str, bytes | str, int, bool], bool],
-        publish_setting: Callable[[DetectorSettings, str], None],
     ) -> None:
-        """`publish(topic, payload, qos, retain)` sends now; `publish_setting(settings, name)`
-        re-publishes one `/state`. The roast state is announced by the handler itself, to
-        all of its sinks at once."""
+        """`publish(topic, payload, qos, retain)` sends an error report now. Settings and
+        state are announced by the handler itself (the runtime's owner thread), to all of
+        its sinks at once."""
         self._topics = topics
         self._handler = handler
         self._publish = publish
-        self._publish_setting = publish_setting
 
     def route(self, topic: str, payload: bytes, retained: bool) -> None:
         """Handle one message on our base topic (anything else is ignored)."""

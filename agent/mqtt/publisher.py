@@ -30,6 +30,7 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import MQTTErrorCode
 
 from agent.config import MqttConfig
+from agent.core.commands import Resync
 from agent.core.messages import FirstCrackEvent, RoastState, Telemetry, to_json
 from agent.core.settings import DetectorSettings
 from agent.mqtt.announce import Announcer, state_bytes
@@ -76,7 +77,6 @@ class MqttSink:
             self._topics,
             handler,
             publish=lambda *args: self._announce.publish(*args),
-            publish_setting=lambda settings, name: self._announce.setting_states(settings, name),
         )
         self._outbox = Outbox(Path(state_dir) / OUTBOX_FILE, config.outbox_max, clock)
         self._cond = threading.Condition()
@@ -97,7 +97,6 @@ class MqttSink:
             self._client,
             self._topics,
             config,
-            handler,
             model_name,
             sw_version or package_version(),
         )
@@ -136,8 +135,10 @@ class MqttSink:
         own = (t.set_wildcard, t.ha_status)
         extra = [(f, 1) for f in dict.fromkeys(self._extra_subscriptions) if f not in own]
         client.subscribe([(t.set_wildcard, 1), (t.ha_status, 1), *extra])
-        # Unless the outbox carries newer states, which must arrive in order after it.
-        self._announce.everything(with_state=self._outbox.count(KIND_STATE) == 0)
+        self._announce.discovery()
+        # Settings and state come from the runtime's owner thread, through the outbox for
+        # the state, so a retained state is never older than one already queued.
+        self._handler.submit(Resync(origin="mqtt connect"))
         client.publish(t.availability, "online", qos=1, retain=True)
         self._connection.accepted()
         self._set_ready(True)
@@ -173,7 +174,8 @@ class MqttSink:
         if topic == t.ha_status:
             if payload.strip().lower() == b"online":
                 log.info("Home Assistant came online; republishing discovery and states")
-                self._announce.everything()
+                self._announce.discovery()
+                self._handler.submit(Resync(origin="home assistant"))
             return
         self._commands.route(topic, payload, bool(message.retain))
 
