@@ -23,21 +23,37 @@ def _roast(detector: Detector, stream_s: float) -> float | None:
     return None if value is None else round(value, 3)
 
 
+def _event_fields(
+    detected_s: float,
+    confirmation: Confirmation,
+    detector: Detector,
+    wall: WallClock,
+    probability: float,
+    positive_windows: int,
+    model: str,
+) -> dict[str, Any]:
+    """The fields every event shares: when it was known, and the first-crack onset."""
+    return {
+        "event_id": str(uuid.uuid4()),
+        "ts": iso_utc(wall(detected_s)),
+        "onset_ts": iso_utc(wall(confirmation.onset_s)),
+        "roast_s": _roast(detector, detected_s),
+        "onset_roast_s": _roast(detector, confirmation.onset_s),
+        "audio_s": round(detected_s, 3),
+        "onset_audio_s": round(confirmation.onset_s, 3),
+        "probability": round(probability, 5),
+        "positive_windows": positive_windows,
+        "model": model,
+    }
+
+
 def first_crack_event(
     confirmation: Confirmation, detector: Detector, wall: WallClock, model: str
 ) -> FirstCrackEvent:
     """The event for a confirmation: dated when it was known, back-dated onset."""
+    c = confirmation
     return FirstCrackEvent(
-        event_id=str(uuid.uuid4()),
-        ts=iso_utc(wall(confirmation.detected_s)),
-        onset_ts=iso_utc(wall(confirmation.onset_s)),
-        roast_s=_roast(detector, confirmation.detected_s),
-        onset_roast_s=_roast(detector, confirmation.onset_s),
-        audio_s=round(confirmation.detected_s, 3),
-        onset_audio_s=round(confirmation.onset_s, 3),
-        probability=round(confirmation.probability, 5),
-        positive_windows=confirmation.positive_windows,
-        model=model,
+        **_event_fields(c.detected_s, c, detector, wall, c.probability, c.positive_windows, model)
     )
 
 
@@ -51,17 +67,11 @@ def first_crack_end_event(
     model: str,
 ) -> FirstCrackEndEvent:
     """The once-per-roast end event: first-crack fields plus the back-dated end instant."""
+    shared = _event_fields(
+        ended.detected_s, confirmation, detector, wall, probability, positive_windows, model
+    )
     return FirstCrackEndEvent(
-        event_id=str(uuid.uuid4()),
-        ts=iso_utc(wall(ended.detected_s)),
-        onset_ts=iso_utc(wall(confirmation.onset_s)),
-        roast_s=_roast(detector, ended.detected_s),
-        onset_roast_s=_roast(detector, confirmation.onset_s),
-        audio_s=round(ended.detected_s, 3),
-        onset_audio_s=round(confirmation.onset_s, 3),
-        probability=round(probability, 5),
-        positive_windows=positive_windows,
-        model=model,
+        **shared,
         end_ts=iso_utc(wall(ended.end_s)),
         end_roast_s=_roast(detector, ended.end_s),
         end_audio_s=round(ended.end_s, 3),
