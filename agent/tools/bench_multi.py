@@ -30,15 +30,17 @@ def _lanes(audios: list[np.ndarray], scorer: Any, hop_s: float) -> list[Any]:
 
     cond = threading.Condition()
     config = AgentConfig().with_detector(hop_s=hop_s, cadence="fixed")
-    return [LiveLoop(iter(()), build_chain(config, scorer), cond=cond) for _ in audios]
+    # One agent_id each: it names the roaster's feature state in the shared model.
+    configs = [config.model_copy(update={"agent_id": f"roaster{i}"}) for i in range(len(audios))]
+    return [LiveLoop(iter(()), build_chain(c, scorer), cond=cond) for c in configs]
 
 
 def _drive_shared(audios: list[np.ndarray], scorer: Any, hop_s: float) -> int:
     """Lockstep: every block of every roast, then one batch of whatever became due."""
-    from agent.live.worker import SharedInference
+    from agent.core.scoring import score_due
 
     lanes = _lanes(audios, scorer, hop_s)
-    worker = SharedInference(lanes, scorer)
+    scored = 0
     n = max(len(a) for a in audios)
     for start in range(0, n, CHUNK):
         due = []
@@ -46,8 +48,8 @@ def _drive_shared(audios: list[np.ndarray], scorer: Any, hop_s: float) -> int:
             chunk = audio[start : start + CHUNK]
             due += [(lane, w, 0) for w in lane.chain.due_windows(chunk)]
         if due:
-            worker._score(due)
-    return sum(worker.batch_sizes)
+            scored += sum(score_due(due, scorer))
+    return scored
 
 
 def _rss_mb() -> float:
