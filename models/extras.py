@@ -1,0 +1,46 @@
+"""Optional parts of the install, and the one error a command gets when one is missing.
+
+The base install is the runtime agent (ONNX, MQTT, audio, config). Extras add the
+rest (`pip install 'firstcrack-agent[torch]'` and so on; pyproject.toml lists
+them). A command that needs a missing extra calls `require` before importing
+it, and gets `MissingExtraError` naming the extra to install; the CLI prints it
+as one line and exits 2.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+
+# extra -> the top-level modules it provides, and what it is for (shown in the error)
+EXTRAS: dict[str, tuple[tuple[str, ...], str]] = {
+    "torch": (("torch", "transformers"), "the torch backend (safetensors models, no ONNX)"),
+    "train": (("torch", "transformers", "accelerate", "onnx", "onnxscript"),
+              "training and ONNX export"),
+    "demo": (("amqtt",), "the in-process MQTT broker of `firstcrack demo`"),
+    "plots": (("matplotlib",), "plots (`analyze --plot`, `evaluate --sweep`)"),
+    "bench": (("psutil",), "`firstcrack bench`"),
+}
+
+
+class MissingExtraError(ImportError):
+    """A command needs an optional part of the install that is not there."""
+
+
+def missing(extra: str) -> list[str]:
+    """The modules of `extra` that cannot be imported here."""
+    modules, _ = EXTRAS[extra]
+    return [m for m in modules if importlib.util.find_spec(m) is None]
+
+
+def require(extra: str, what: str | None = None) -> None:
+    """Raise MissingExtraError, naming the extra to install, unless all its modules import.
+
+    `what` names the feature asking (defaults to the extra's own purpose).
+    """
+    absent = missing(extra)
+    if absent:
+        purpose = what or EXTRAS[extra][1]
+        raise MissingExtraError(
+            f"{purpose} needs the [{extra}] extra ({', '.join(absent)} not installed): "
+            f"pip install 'firstcrack-agent[{extra}]'"
+        )
