@@ -11,14 +11,17 @@ from __future__ import annotations
 
 import importlib.util
 
-# extra -> the top-level modules it provides, and what it is for (shown in the error)
+# extra -> the top-level modules it provides, and what it is for (shown in the error).
+# Keep in step with [project.optional-dependencies] in pyproject.toml (tests/test_packaging.py
+# checks it). `dev` (pytest, ruff) and `all` (every extra) are not needed by any command.
 EXTRAS: dict[str, tuple[tuple[str, ...], str]] = {
     "torch": (("torch", "transformers"), "the torch backend (safetensors models, no ONNX)"),
     "train": (("torch", "transformers", "accelerate", "onnx", "onnxscript"),
               "training and ONNX export"),
     "demo": (("amqtt",), "the in-process MQTT broker of `firstcrack demo`"),
     "plots": (("matplotlib",), "plots (`analyze --plot`, `evaluate --sweep`)"),
-    "bench": (("psutil",), "`firstcrack bench`"),
+    "bench": (("psutil", "torch", "transformers", "onnx", "onnxscript"),
+              "`firstcrack bench` (it compares torch with ONNX)"),
 }
 
 

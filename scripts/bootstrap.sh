@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Idempotent setup from nothing: system packages, a venv, and the project.
+# Idempotent setup from nothing: system packages, a venv, and the project with all extras.
 # Used by `make demo`, `make test` and `.ci/run`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -26,7 +26,9 @@ if [ ! -f "$stamp" ]; then
   .venv/bin/pip install -q --upgrade pip
   # torch first and pinned: an unpinned resolve pulls a multi-GB CUDA build.
   .venv/bin/pip install -q "torch==2.13.0"
-  .venv/bin/pip install -q -e ".[dev]"
+  # Every extra (torch, train, demo, plots, bench, dev): the quickstart runs the demo and the
+  # whole test suite. A roaster machine needs only the base install (README, "Installing").
+  .venv/bin/pip install -q -e ".[all]"
   rm -f .venv/.installed-*
   touch "$stamp"
 fi

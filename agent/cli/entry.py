@@ -29,36 +29,36 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     environment and the flags that override config keys (`evaluate --hop`),
     cadence limits included (they live in the config; agent/core/cadence.py
     has none of its own). `CommandError` is a rejected `/set` value.
-    """
-    from agent.artisan.bridge import ArtisanError
-    from agent.config import ConfigError
-    from agent.mqtt.validation import CommandError
-    from agent.sources import SourceError
-    from agent.tools.eval_run import EvaluateError
-    from models.artisan import AlogError
-    from models.classifier import ModelLoadError
-    from models.clip_eval import ClipEvalError
-    from models.datasets import DatasetError
-    from models.export import ExportError
-    from models.simulator import SimulatorError
-    from models.train import TrainError
+    `MissingExtraError` is a command that needs an optional part of the install
+    (`pip install 'firstcrack-agent[demo]'`).
 
-    return (
-        UsageError,
-        ConfigError,
-        CommandError,
-        ArtisanError,
-        SourceError,
-        ModelLoadError,
-        ExportError,
-        SimulatorError,
-        DatasetError,
-        AlogError,
-        TrainError,
-        EvaluateError,
-        ClipEvalError,
-        FileNotFoundError,
-    )
+    A module that cannot be imported here (models.train without the [train]
+    extra) contributes nothing: nothing can have raised its error.
+    """
+    import importlib
+
+    from models.extras import MissingExtraError
+
+    errors: list[type[BaseException]] = [UsageError, MissingExtraError, FileNotFoundError]
+    for module, name in (
+        ("agent.config", "ConfigError"),
+        ("agent.mqtt.validation", "CommandError"),
+        ("agent.artisan.bridge", "ArtisanError"),
+        ("agent.sources", "SourceError"),
+        ("models.classifier", "ModelLoadError"),
+        ("models.export", "ExportError"),
+        ("models.simulator", "SimulatorError"),
+        ("models.datasets", "DatasetError"),
+        ("models.artisan", "AlogError"),
+        ("models.train", "TrainError"),
+        ("agent.tools.eval_run", "EvaluateError"),
+        ("models.clip_eval", "ClipEvalError"),
+    ):
+        try:
+            errors.append(getattr(importlib.import_module(module), name))
+        except ImportError:
+            continue
+    return tuple(errors)
 
 
 def _add_model_options(parser: argparse.ArgumentParser, default_help: str) -> None:

@@ -16,7 +16,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import psutil
+
+from models.extras import require
+
+require("bench")
+import psutil  # noqa: E402 - after the check that names the extra to install
 
 CHUNK = 1600  # 0.1 s blocks, as a live source delivers them
 

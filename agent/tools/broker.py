@@ -11,7 +11,10 @@ import logging
 import threading
 from typing import Any
 
-from amqtt.broker import Broker
+from models.extras import require
+
+require("demo")  # names the extra to install instead of a bare ModuleNotFoundError
+from amqtt.broker import Broker  # noqa: E402 - after the check above
 
 log = logging.getLogger("firstcrack.broker")
 

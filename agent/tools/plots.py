@@ -12,8 +12,11 @@ def plot_analysis(result: AnalysisResult, out: Path, truth_path: Path | None = N
     """Probability per window, the threshold, onset and confirmation, and the true crack region.
 
     The ground-truth region is drawn when `truth_path` (the annotation JSON
-    beside the audio) exists.
+    beside the audio) exists. Needs the [plots] extra (matplotlib).
     """
+    from models.extras import require
+
+    require("plots", "`analyze --plot`")
     import matplotlib
 
     matplotlib.use("Agg")

@@ -153,7 +153,13 @@ def sweep(scored: Sequence[Scored], base: DetectorSettings, window_s: float) -> 
 
 
 def plot_tradeoff(result: dict[str, Any], path: str | Path, title: str = "") -> Path:
-    """Misses (fraction of crack roasts) against false alarms per hour, one marker per setting."""
+    """Misses (fraction of crack roasts) against false alarms per hour, one marker per setting.
+
+    Needs the [plots] extra (matplotlib).
+    """
+    from models.extras import require
+
+    require("plots", "the `evaluate --sweep` plot")
     import matplotlib
 
     matplotlib.use("Agg")
