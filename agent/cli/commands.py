@@ -86,12 +86,27 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_analyze(args: argparse.Namespace) -> int:
+    """Detect first crack in a recording; 2 when it is shorter than one window.
+
+    A recording shorter than `detector.window_s` gives the detector no window
+    at all, so "no first crack detected (0 windows)" would be true but
+    useless. It is a user error (exit 2, like an unreadable file), said
+    before the model is loaded: the input cannot be analysed, whatever the model.
+    """
+    from agent.cli.entry import UsageError
     from agent.live.analyze import analyze_audio
+    from agent.live.chain import SAMPLE_RATE
     from agent.tools.plots import plot_analysis
 
     config = _config(args)
     _log_effective(config)
     audio = read_audio(args.audio)
+    duration_s, window_s = len(audio) / SAMPLE_RATE, config.detector.window_s
+    if duration_s < window_s:
+        raise UsageError(
+            f"{args.audio} is {duration_s:.1f} s long, shorter than one {window_s:g} s window: "
+            "nothing to analyze"
+        )
     scorer = _classifier(config)
     result = analyze_audio(audio, scorer, config, progress=True)
     payload = result.to_json_dict()

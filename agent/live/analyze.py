@@ -77,6 +77,23 @@ class AnalysisResult:
         }
 
 
+PROGRESS_FORMAT = (
+    "{desc}: {percentage:3.0f}%|{bar}| {n:.1f}/{total:.1f} s [{elapsed}<{remaining}, {rate_fmt}]"
+)
+"""tqdm's default `{n_fmt}/{total_fmt}` prints the float sum of 0.1 s updates as it is
+(`24.900000000000084/90`); this shows audio seconds to 0.1 s (`24.9/90.0 s`)."""
+
+
+def progress_bar(duration_s: float, enabled: bool = True, **kwargs: Any) -> tqdm:
+    """The `analyze` progress bar, counting audio seconds (updated by block lengths).
+
+    Audio seconds, not windows: with the adaptive cadence the number of
+    windows is not known ahead. `kwargs` go to tqdm (tests pass `file`).
+    """
+    return tqdm(total=round(duration_s, 1), unit="s", desc="analyze", disable=not enabled,
+                leave=False, bar_format=PROGRESS_FORMAT, **kwargs)  # fmt: skip
+
+
 def analyze_audio(
     audio: np.ndarray,
     scorer: Scorer,
@@ -92,9 +109,7 @@ def analyze_audio(
     sink = ListSink()
     chain = build_chain(config, scorer, sinks=[sink])
     chunk = max(1, int(CHUNK_S * SAMPLE_RATE))
-    # Progress in audio seconds: with adaptive cadence the number of windows is not known ahead.
-    bar = tqdm(total=round(len(audio) / SAMPLE_RATE), unit="s", desc="analyze",
-               disable=not progress, leave=False)
+    bar = progress_bar(len(audio) / SAMPLE_RATE, enabled=progress)
     with bar:
         for start in range(0, len(audio), chunk):
             block = audio[start : start + chunk]
