@@ -264,3 +264,31 @@ def test_base_install_runs_the_agent_on_onnx(torch_free_cli: None) -> None:
     done = _cli(["run", "--model", "demo", "--source", "sim:1:60", "--speed", "0", "--no-mqtt",
                  "--quiet"], blocked=EXTRA_ONLY)
     assert done.returncode == 0, done.stderr
+
+
+# --- the container image ----------------------------------------------------------------------
+
+
+def test_docker_image_is_the_runtime_install_as_a_non_root_user() -> None:
+    """No torch in the image, an unprivileged user in `audio`, writable volume directories."""
+    import yaml
+
+    docker = (ROOT / "Dockerfile").read_text()
+    lines = [line.strip() for line in docker.splitlines() if not line.strip().startswith("#")]
+    code = "\n".join(lines)
+    assert "torch" not in code
+    assert re.search(r'pip install --no-cache-dir "\.\$\{EXTRAS:\+\[\$EXTRAS\]\}"', code)
+    users = [line.split()[1] for line in lines if line.startswith("USER ")]
+    assert users == ["firstcrack"]
+    assert re.search(r"useradd .*--groups audio", code.replace("\\\n", " "))
+    assert lines.index("USER firstcrack") > max(i for i, line in enumerate(lines)
+                                                 if line.startswith("RUN "))
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]["agent"]
+    assert "audio" in compose["group_add"]
+    volumes = [v.split(":")[1] for v in compose["volumes"] if not v.startswith(".")]
+    env = dict(line.split("=", 1) for line in re.findall(r"(\w+=\S+)", code))
+    assert set(volumes) == {"/var/lib/firstcrack", "/var/cache/firstcrack"}
+    assert env["FIRSTCRACK_STATE_DIR"] == "/var/lib/firstcrack"
+    assert env["HF_HOME"].startswith("/var/cache/firstcrack/")
+    created = re.search(r"install -d -o firstcrack -g firstcrack -m 0750 (.+)", code)
+    assert created and set(created.group(1).split()) == set(volumes)
