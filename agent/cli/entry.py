@@ -98,6 +98,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--no-mqtt", action="store_true", help="do not connect to a broker")
     run.add_argument("--quiet", action="store_true", help="no JSON lines on stdout")
+    from agent.cli.setup_commands import add_setup_commands  # devices, doctor
+
+    add_setup_commands(sub)
 
     demo = sub.add_parser(
         "demo",
