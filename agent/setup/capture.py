@@ -22,9 +22,8 @@ import numpy as np
 from agent.setup.levels import LevelStats
 from agent.sources import SourceError
 from agent.sources.devices import STREAMS, load_sounddevice
+from agent.sources.mic import MAX_DEFAULT_CHANNELS  # as `run` opens it: at most two by default
 
-MAX_DEFAULT_CHANNELS = 2
-"""As `agent/sources/mic.py`: plugin devices advertise 32+ channels; open at most this many."""
 BLOCK_S = 0.05
 SETTLE_S = 0.2
 """Audio discarded after the stream starts: some inputs deliver zeros or a click first."""
