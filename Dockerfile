@@ -25,8 +25,10 @@ ARG EXTRAS=""
 RUN pip install --no-cache-dir ".${EXTRAS:+[$EXTRAS]}"
 
 # Settings accepted over MQTT, the durable outbox and the model cache live on volumes.
+# ORT_DISABLE_TELEMETRY: onnxruntime >= 1.29 would upload usage telemetry from Linux.
 ENV FIRSTCRACK_STATE_DIR=/var/lib/firstcrack \
     HF_HOME=/var/cache/firstcrack/hf \
+    ORT_DISABLE_TELEMETRY=1 \
     PYTHONUNBUFFERED=1
 VOLUME ["/var/lib/firstcrack", "/var/cache/firstcrack"]
 

@@ -290,5 +290,6 @@ def test_docker_image_is_the_runtime_install_as_a_non_root_user() -> None:
     assert set(volumes) == {"/var/lib/firstcrack", "/var/cache/firstcrack"}
     assert env["FIRSTCRACK_STATE_DIR"] == "/var/lib/firstcrack"
     assert env["HF_HOME"].startswith("/var/cache/firstcrack/")
+    assert env["ORT_DISABLE_TELEMETRY"] == "1"
     created = re.search(r"install -d -o firstcrack -g firstcrack -m 0750 (.+)", code)
     assert created and set(created.group(1).split()) == set(volumes)

@@ -90,6 +90,7 @@ def test_state_cache_and_config_directories(unit) -> None:
     assert env["HF_HOME"].startswith(f"/var/cache/{cache}/")
     assert one(unit, "ConfigurationDirectory") == "firstcrack"
     assert one(unit, "EnvironmentFile").startswith("-/etc/firstcrack/")  # optional: a leading -
+    assert env["ORT_DISABLE_TELEMETRY"] == "1"  # no uploads, no device id under ~/.cache
 
 
 def test_state_dir_environment_is_a_config_key() -> None:
