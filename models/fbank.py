@@ -15,61 +15,66 @@ only on its own 400 samples, so when consecutive windows are whole frame
 shifts apart, only the frames at the new end need computing (a 1 s hop
 computes 100 of 998 frames). Results equal `ASTFeatureExtractor` to float32
 rounding (tests/test_fbank.py holds both equalities).
+
+Both are built from a `FeatureConfig` (models/features.py), so neither needs
+transformers; the mel filters and the window are our own numpy (bit-identical
+to the extractor's). An `ASTFeatureExtractor` is still accepted in place of the
+config (training holds one): only its configuration is read, never its arrays.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-FRAME_LENGTH = 400
-"""Samples per frame (25 ms at 16 kHz)."""
-FRAME_SHIFT = 160
-"""Samples between frame starts (10 ms at 16 kHz)."""
-FFT_LENGTH = 512
+from models.features import (
+    FFT_LENGTH,
+    FRAME_LENGTH,
+    FRAME_SHIFT,
+    FeatureConfig,
+    hann_window,
+    kaldi_mel_filters,
+)
+
 PREEMPHASIS = 0.97
+FRAME_BLOCK = 128
+"""Frames computed together (see `FastFbank.frames`)."""
 MEL_FLOOR = 1.192092955078125e-07
 """float32 epsilon, the floor before the log (kaldi's)."""
+
+__all__ = ["FFT_LENGTH", "FRAME_LENGTH", "FRAME_SHIFT", "FastFbank", "FbankError",
+           "IncrementalFbank", "as_feature_config"]
 
 
 class FbankError(ValueError):
     """Bad input to the filter bank (wrong sample rate or shape)."""
 
 
-class FastFbank:
-    """Vectorised AST features for one extractor configuration.
+def as_feature_config(source: FeatureConfig | object) -> FeatureConfig:
+    """`source` itself, or the configuration of an `ASTFeatureExtractor`-like object."""
+    return source if isinstance(source, FeatureConfig) else FeatureConfig.from_extractor(source)
 
-    `extractor` is an `ASTFeatureExtractor` (its mel filters, window,
-    `max_length`, `mean`, `std`, `do_normalize` are reused, so a model's own
-    preprocessor config drives this class).
+
+class FastFbank:
+    """Vectorised AST features for one feature configuration.
+
+    `config` is a `FeatureConfig` (read from the model's preprocessor_config.json)
+    or an `ASTFeatureExtractor`, whose configuration is read. Only 16 kHz is
+    accepted: the 400/160-sample framing is 25 ms / 10 ms only there, and every
+    audio source of the agent delivers 16 kHz.
     """
 
-    def __init__(self, extractor: object) -> None:
-        self.sample_rate = int(extractor.sampling_rate)  # type: ignore[attr-defined]
+    def __init__(self, config: FeatureConfig | object) -> None:
+        self.config = cfg = as_feature_config(config)
+        self.sample_rate = cfg.sampling_rate
         if self.sample_rate != 16000:
             raise FbankError(f"AST features are defined at 16 kHz, not {self.sample_rate} Hz")
-        self.max_length = int(extractor.max_length)  # type: ignore[attr-defined]
-        self.num_mel_bins = int(extractor.num_mel_bins)  # type: ignore[attr-defined]
-        self.do_normalize = bool(getattr(extractor, "do_normalize", True))
-        self.mean = float(extractor.mean)  # type: ignore[attr-defined]
-        self.std = float(extractor.std)  # type: ignore[attr-defined]
-        filters = getattr(extractor, "mel_filters", None)
-        window = getattr(extractor, "window", None)
-        if filters is None or window is None:  # torchaudio path: build what numpy would use
-            from transformers.audio_utils import mel_filter_bank, window_function
-
-            filters = mel_filter_bank(
-                num_frequency_bins=FFT_LENGTH // 2 + 1,
-                num_mel_filters=self.num_mel_bins,
-                min_frequency=20,
-                max_frequency=self.sample_rate // 2,
-                sampling_rate=self.sample_rate,
-                norm=None,
-                mel_scale="kaldi",
-                triangularize_in_mel_space=True,
-            )
-            window = window_function(FRAME_LENGTH, "hann", periodic=False)
-        self._filters = np.asarray(filters, dtype=np.float64)  # [257, mel]
-        self._window = np.asarray(window, dtype=np.float64)  # [400]
+        self.max_length = cfg.max_length
+        self.num_mel_bins = cfg.num_mel_bins
+        self.do_normalize = cfg.do_normalize
+        self.mean = cfg.mean
+        self.std = cfg.std
+        self._filters = kaldi_mel_filters(self.num_mel_bins, self.sample_rate)  # [257, mel]
+        self._window = hann_window(FRAME_LENGTH)  # [400]
         self._pad_value = self._normalize(np.zeros(1, dtype=np.float64))[0]
 
     def _normalize(self, logmel: np.ndarray) -> np.ndarray:
@@ -86,14 +91,24 @@ class FastFbank:
         """Normalised log-mel rows for frames `first .. first+count-1` of `samples`.
 
         Returns [count, mel] float64; `count` None means up to the last whole frame.
+        Frames are computed FRAME_BLOCK at a time: every row depends on its own
+        frame only, so the result is the same, and the float64 intermediates of a
+        whole window (about 20 MB, a tenth of the demo agent's memory) never exist
+        at once.
         """
         x = np.asarray(samples, dtype=np.float64)
         total = self.n_frames(len(x))
         count = total - first if count is None else count
-        if count <= 0:
-            return np.zeros((0, self.num_mel_bins), dtype=np.float64)
-        start = first * FRAME_SHIFT
-        span = x[start : start + (count - 1) * FRAME_SHIFT + FRAME_LENGTH]
+        out = np.empty((max(0, count), self.num_mel_bins), dtype=np.float64)
+        for lo in range(0, max(0, count), FRAME_BLOCK):
+            n = min(FRAME_BLOCK, count - lo)
+            start = (first + lo) * FRAME_SHIFT
+            span = x[start : start + (n - 1) * FRAME_SHIFT + FRAME_LENGTH]
+            out[lo : lo + n] = self._block(span)
+        return out
+
+    def _block(self, span: np.ndarray) -> np.ndarray:
+        """Every whole frame of `span` (float64 samples) -> normalised log-mel rows."""
         view = np.lib.stride_tricks.sliding_window_view(span, FRAME_LENGTH)[::FRAME_SHIFT]
         frames = view - view.mean(axis=1, keepdims=True)  # remove_dc_offset
         emph = np.empty_like(frames)
@@ -141,8 +156,8 @@ class IncrementalFbank:
     `reused_frames` and `computed_frames` count the work, for `bench`.
     """
 
-    def __init__(self, extractor: object) -> None:
-        self.full = FastFbank(extractor)
+    def __init__(self, config: FeatureConfig | object) -> None:
+        self.full = FastFbank(config)
         self._samples: np.ndarray | None = None
         self._rows: np.ndarray | None = None  # [n_frames, mel] float64
         self.reused_frames = 0
