@@ -1,9 +1,14 @@
-"""Inference backends: one AST classifier behind a torch or an onnxruntime session.
+"""Inference backends: one AST classifier behind an onnxruntime or a torch session.
 
-Both backends share the feature front end (`ASTFeatureExtractor`, numpy) and
-the read-out (softmax, then the `first_crack` column named by id2label), so the
+Both backends share the feature front end (models/frontend.py, numpy) and the
+read-out (softmax, then the `first_crack` column named by id2label), so the
 only thing that differs between them is the graph that turns features into
 logits. That is what lets tests compare them number for number.
+
+This module holds the shared part and the ONNX backend, and imports neither
+torch nor transformers: the runtime agent with an ONNX model must run without
+them (issue 11). The torch backend lives in models/torch_backend.py;
+`TorchClassifier` is still importable from here, loaded on first use.
 
 Loading (references, the hub, error messages) lives in `models.classifier`;
 this module only wraps objects that are already loaded.
@@ -11,28 +16,28 @@ this module only wraps objects that are already loaded.
 
 from __future__ import annotations
 
+import ctypes
 import os
-import threading
+import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import onnxruntime as ort
-import torch
-from transformers import ASTFeatureExtractor, ASTForAudioClassification
+
+from models.features import FeatureConfig
+from models.frontend import MAX_STREAMS, MAX_WINDOW_SECONDS, FeatureFrontEnd
 
 if TYPE_CHECKING:
-    from models.fbank import IncrementalFbank
+    from models.torch_backend import TorchClassifier
+
+__all__ = ["FIRST_CRACK", "MAX_STREAMS", "MAX_WINDOW_SECONDS", "ClassifierBase",
+           "FeatureFrontEnd", "LabelError", "OnnxClassifier", "TorchClassifier",
+           "first_crack_index", "is_dynamically_quantized", "onnx_session", "softmax_column"]
 
 FIRST_CRACK = "first_crack"
 """The label whose probability every backend reports."""
-
-MAX_WINDOW_SECONDS = 10.0
-"""Seconds. The published checkpoint was trained on 10 s chunks padded up to its
-1024-frame input, so a window is never longer than 10 s even when the model's
-input has room for a little more."""
-
 
 class LabelError(ValueError):
     """The model's id2label has no `first_crack` entry."""
@@ -63,98 +68,7 @@ def softmax_column(logits: np.ndarray, index: int) -> np.ndarray:
     return (e[:, index] / e.sum(axis=1)).astype(np.float32)
 
 
-MAX_STREAMS = 16  # incremental feature states kept: one per roaster on a shared model
-
-
-class FeatureFrontEnd:
-    """Raw 16 kHz windows -> normalised log-mel frames, via the model's own extractor.
-
-    Windows shorter than `window_samples` are zero-padded (in frames, after the
-    filter bank) and longer ones are truncated by `ASTFeatureExtractor` to its
-    `max_length` frames, so any length is accepted; only the first
-    `max_length` x 10 ms of a long window is heard by the model.
-
-    `mode` picks the implementation of the same numbers (models/fbank.py):
-    "incremental" (default: a single window reuses the frames it shares with
-    the previous one), "fast" (vectorised, every frame recomputed) or
-    "extractor" (`ASTFeatureExtractor` itself, ~5-10x slower; `bench` uses it
-    for the published agent's baseline). They agree to float32 rounding.
-    """
-
-    MODES = ("incremental", "fast", "extractor")
-
-    def __init__(self, extractor: ASTFeatureExtractor) -> None:
-        self.extractor = extractor
-        self.mode = "extractor"
-        self._lock = threading.Lock()
-        self._streams: dict[str, IncrementalFbank] = {}
-        try:
-            from models.fbank import FastFbank, IncrementalFbank
-
-            self.fast: FastFbank | None = FastFbank(extractor)
-            # The state of the unnamed stream (a caller with one audio stream).
-            self.incremental: IncrementalFbank | None = IncrementalFbank(extractor)
-            self._streams[""] = self.incremental
-            self.mode = "incremental"
-        except ValueError:  # not a 16 kHz kaldi front end: keep the extractor
-            self.fast = self.incremental = None
-        self.sample_rate: int = int(extractor.sampling_rate)
-        self.num_mel_bins: int = int(extractor.num_mel_bins)
-        self.max_length: int = int(extractor.max_length)
-        hop = self.sample_rate // 100  # the extractor's fixed 10 ms frame hop
-        self.window_samples: int = min(
-            self.max_length * hop, int(MAX_WINDOW_SECONDS * self.sample_rate)
-        )
-
-    @property
-    def streams(self) -> dict[str, IncrementalFbank]:
-        """The incremental feature state of each audio stream, by key (a copy)."""
-        with self._lock:
-            return dict(self._streams)
-
-    def _stream(self, key: str) -> IncrementalFbank:
-        """The incremental state of stream `key`, made on first use; the least recently
-        made is forgotten beyond MAX_STREAMS (it would only cost a full recompute)."""
-        from models.fbank import IncrementalFbank
-
-        stream = self._streams.get(key)
-        if stream is None:
-            if len(self._streams) >= MAX_STREAMS:
-                oldest = next(k for k in self._streams if k != "")
-                del self._streams[oldest]
-            stream = self._streams[key] = IncrementalFbank(self.extractor)
-        return stream
-
-    def features(self, windows: np.ndarray, streams: Sequence[str] | None = None) -> np.ndarray:
-        """[B, samples] float32 at `sample_rate` -> [B, max_length, num_mel_bins] float32.
-
-        A 1-D array is taken as a batch of one. `streams` names each window's
-        audio stream (a roaster's id): in "incremental" mode a window reuses
-        the frames it shares with the previous window of the same stream.
-        Without it, every window is taken as the next of one unnamed stream
-        (a window that does not continue it is simply computed in full).
-        """
-        batch = np.asarray(windows, dtype=np.float32)
-        if batch.ndim == 1:
-            batch = batch[None, :]
-        if batch.ndim != 2:
-            raise ValueError(f"windows must be [batch, samples], got shape {batch.shape}")
-        keys = list(streams) if streams is not None else [""] * batch.shape[0]
-        if len(keys) != batch.shape[0]:
-            raise ValueError(f"{len(keys)} stream keys for {batch.shape[0]} windows")
-        if batch.shape[0] == 0:
-            return np.zeros((0, self.max_length, self.num_mel_bins), dtype=np.float32)
-        if self.mode == "incremental" and self.incremental is not None:
-            with self._lock:
-                return np.stack([self._stream(k).features(x) for k, x in zip(keys, batch,
-                                                                               strict=True)])
-        if self.mode in ("incremental", "fast") and self.fast is not None:
-            return self.fast(batch)
-        out = self.extractor(list(batch), sampling_rate=self.sample_rate, return_tensors="np")
-        return np.asarray(out["input_values"], dtype=np.float32)
-
-
-class _Base:
+class ClassifierBase:
     """Shared read-out; subclasses provide `_logits(feats)`."""
 
     backend: str = ""
@@ -192,34 +106,34 @@ class _Base:
         return f"{type(self).__name__}(name={self.name!r}, window_samples={self.window_samples})"
 
 
-class TorchClassifier(_Base):
-    """An `ASTForAudioClassification` in eval mode on the CPU."""
+MMAP_THRESHOLD_BYTES = 128 * 1024
+"""Allocations at least this large get their own mmap (and go back to the OS when freed)."""
+_M_MMAP_THRESHOLD = -3  # glibc's mallopt parameter number
+_malloc_steady: bool | None = None
 
-    backend = "torch"
 
-    def __init__(
-        self,
-        name: str,
-        model: ASTForAudioClassification,
-        extractor: ASTFeatureExtractor,
-        threads: int | None = None,
-    ) -> None:
-        super().__init__(name, FeatureFrontEnd(extractor), model.config.id2label)
-        cfg = model.config
-        if (cfg.num_mel_bins, cfg.max_length) != (self.front.num_mel_bins, self.front.max_length):
-            raise ValueError(
-                f"preprocessor_config.json gives {self.front.num_mel_bins} mel bins x "
-                f"{self.front.max_length} frames but config.json expects "
-                f"{cfg.num_mel_bins} x {cfg.max_length}"
-            )
-        if threads is not None:
-            # Process-wide in torch; the agent runs one model, so that is what we want.
-            torch.set_num_threads(max(1, threads))
-        self.model = model.eval()
+def steady_malloc() -> bool:
+    """Pin glibc's mmap threshold at 128 KiB, process-wide, once; True when it took.
 
-    def _logits(self, feats: np.ndarray) -> np.ndarray:
-        with torch.inference_mode():
-            return self.model(input_values=torch.from_numpy(feats)).logits.float().numpy()
+    glibc raises its mmap threshold each time a large block is freed (up to 32 MiB),
+    after which large blocks come from the heap and freed ones stay resident. Building
+    an onnxruntime session allocates and frees many large initialiser buffers, so
+    whether that happens depends on thread timing: the full-size int8 AST measured
+    162 MB or 221 MB after loading, at random, and 400 MB or 433-486 MB at the peak of
+    `analyze`; pinned, 148 MB and 400 MB every time, with no measurable CPU cost. No
+    effect (False) off Linux or without glibc's `mallopt`.
+    """
+    global _malloc_steady
+    if _malloc_steady is None:
+        _malloc_steady = False
+        if sys.platform.startswith("linux"):
+            try:
+                mallopt = ctypes.CDLL(None).mallopt
+            except (OSError, AttributeError):
+                return False
+            mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
+            _malloc_steady = bool(mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES))
+    return _malloc_steady
 
 
 def onnx_session(path: str | Path, threads: int | None = None) -> ort.InferenceSession:
@@ -227,8 +141,10 @@ def onnx_session(path: str | Path, threads: int | None = None) -> ort.InferenceS
 
     Full graph optimisation fuses attention and layer-norm kernels; sequential
     execution with `threads` intra-op threads (default: all cores) is the
-    fastest layout for a single-stream transformer on CPU.
+    fastest layout for a single-stream transformer on CPU. glibc's malloc is
+    made predictable first (`steady_malloc`).
     """
+    steady_malloc()
     opts = ort.SessionOptions()
     opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
@@ -240,15 +156,29 @@ def onnx_session(path: str | Path, threads: int | None = None) -> ort.InferenceS
 DYNAMIC_QUANT_OPS = frozenset({"DynamicQuantizeLinear", "DynamicQuantizeMatMul"})
 
 
-def is_dynamically_quantized(path: str | Path) -> bool:
-    """Whether the graph quantises activations at run time (scales computed per tensor)."""
-    import onnx
+def is_dynamically_quantized(path: str | Path, chunk: int = 1 << 22) -> bool:
+    """Whether the graph quantises activations at run time (scales computed per tensor).
 
-    graph = onnx.load(str(path), load_external_data=False).graph
-    return any(node.op_type in DYNAMIC_QUANT_OPS for node in graph.node)
+    Found by looking for the op names in the file's bytes, 4 MiB at a time: a node's
+    op_type is stored as a plain protobuf string. Parsing the graph with `onnx.load`
+    would hold a second copy of the model in memory (about 90 MB for the full-size int8
+    AST, all of it peak RSS) and needs the `onnx` package, which the runtime install
+    does not have. A name that merely contains the word (never seen in exports) would
+    only make the model run one window at a time, which is always correct.
+    """
+    tokens = [op.encode() for op in DYNAMIC_QUANT_OPS]
+    overlap = max(len(t) for t in tokens) - 1
+    with open(path, "rb") as f:
+        tail = b""
+        while block := f.read(chunk):
+            data = tail + block
+            if any(t in data for t in tokens):
+                return True
+            tail = data[-overlap:]
+    return False
 
 
-class OnnxClassifier(_Base):
+class OnnxClassifier(ClassifierBase):
     """An exported AST graph (`input_values` [B, frames, mel] -> `logits`) in onnxruntime."""
 
     backend = "onnx"
@@ -257,11 +187,12 @@ class OnnxClassifier(_Base):
         self,
         name: str,
         session: ort.InferenceSession,
-        extractor: ASTFeatureExtractor,
+        features: FeatureConfig | FeatureFrontEnd,
         id2label: Mapping[int | str, str],
         onnx_path: Path | None = None,
     ) -> None:
-        super().__init__(name, FeatureFrontEnd(extractor), id2label)
+        front = features if isinstance(features, FeatureFrontEnd) else FeatureFrontEnd(features)
+        super().__init__(name, front, id2label)
         self.session = session
         self.onnx_path = onnx_path
         """The .onnx file the session was built from (reported by `bench` and logs)."""
@@ -280,6 +211,12 @@ class OnnxClassifier(_Base):
                     f"ONNX input expects [batch, {shape[1]}, {shape[2]}] but "
                     f"preprocessor_config.json gives [batch, {expected[0]}, {expected[1]}]"
                 )
+        self.run_options = ort.RunOptions()
+        # Give the activation arena back after every run. The agent scores a window
+        # every 3-15 s, so holding the arena between runs only costs memory (about
+        # 110 MB for the full-size AST); the peak also stays at the first run's
+        # instead of creeping up as the arena fragments.
+        self.run_options.add_run_config_entry("memory.enable_memory_arena_shrinkage", "cpu:0")
         # Run one window at a time when the export fixes the batch at 1, or when it is
         # dynamically quantised: DynamicQuantizeLinear takes one scale over the whole
         # tensor, batch included, so a window's p would depend on its batch-mates.
@@ -290,5 +227,16 @@ class OnnxClassifier(_Base):
     def _logits(self, feats: np.ndarray) -> np.ndarray:
         if self.per_window and feats.shape[0] > 1:
             return np.concatenate([self._logits(feats[i : i + 1]) for i in range(len(feats))])
-        (logits,) = self.session.run([self.output_name], {self.input_name: feats})
+        (logits,) = self.session.run(
+            [self.output_name], {self.input_name: feats}, self.run_options
+        )
         return np.asarray(logits)
+
+
+def __getattr__(name: str) -> Any:
+    """`TorchClassifier` on first use, so importing this module never imports torch."""
+    if name == "TorchClassifier":
+        from models.torch_backend import TorchClassifier
+
+        return TorchClassifier
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

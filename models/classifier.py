@@ -5,7 +5,7 @@ A reference is one of:
 - `demo`: the small model shipped in `models/demo` (trained on synthetic roasts);
 - a local `save_pretrained` directory (`config.json`, weights,
   `preprocessor_config.json`), optionally holding exported ONNX files under
-  `onnx/int8/`, `int8/`, `onnx/fp32/` or `fp32/`;
+  `onnx/int8/`, `int8/`, `onnx/fp32/` or `fp32/`, or one export folder itself;
 - an `.onnx` file with `preprocessor_config.json` beside it, and `config.json`
   beside it or up to two directories above (else id2label is read from the
   ONNX metadata that `models.export` writes);
@@ -14,7 +14,13 @@ A reference is one of:
 
 Every failure to load is a `ModelLoadError` whose message names the reference,
 the reason, and the way forward (`--model demo` or a local path), so the CLI
-can print it as one line and exit 2.
+can print it as one line and exit 2. The one exception is a reference that needs
+the torch backend on an install without it: `MissingExtraError` names the extra.
+
+An ONNX reference (demo, a directory with an export, an .onnx file, the hub's
+int8 file) is loaded with onnxruntime and the plain-JSON feature configuration
+(models/features.py) only: torch and transformers are imported by the torch
+backend alone, and huggingface_hub only for a hub id (issue 11).
 """
 
 from __future__ import annotations
@@ -24,17 +30,19 @@ import logging
 import os
 import re
 import socket
-import warnings
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 from urllib.parse import urlparse
 
 import numpy as np
 
 import models
-from models.backends import LabelError, OnnxClassifier, TorchClassifier, onnx_session
+from models.backends import LabelError, OnnxClassifier, onnx_session
+from models.extras import MissingExtraError, missing, require
+from models.features import FeatureConfig
+
+if TYPE_CHECKING:
+    from models.torch_backend import TorchClassifier
 
 log = logging.getLogger(__name__)
 
@@ -52,8 +60,12 @@ LOCAL_ONNX_CANDIDATES: tuple[str, ...] = (
     "int8/model_quantized.onnx",
     "onnx/fp32/model.onnx",
     "fp32/model.onnx",
+    "model_quantized.onnx",
+    "model.onnx",
 )
-"""ONNX files looked for inside a model directory, best first (int8 is fastest on CPU)."""
+"""ONNX files looked for inside a model directory, best first (int8 is fastest on CPU).
+The last two make an export's own folder (e.g. the hub's `onnx/int8/`, downloaded by
+hand) a model directory too."""
 
 BACKENDS = ("auto", "torch", "onnx")
 
@@ -143,7 +155,7 @@ def load_classifier(
         if _HUB_ID.match(ref) and not ref.endswith(".onnx"):
             return _load_hub(ref, backend, threads, _is_offline(offline))
         raise ModelLoadError(ref, f"no such file or directory: {path}")
-    except ModelLoadError:
+    except (ModelLoadError, MissingExtraError):
         raise
     except LabelError as exc:
         raise ModelLoadError(ref, str(exc)) from exc
@@ -186,27 +198,24 @@ def _load_dir(ref: str, path: Path, backend: str, threads: int | None) -> Classi
 def _torch_classifier(
     ref: str, source: str, threads: int | None, local_files_only: bool
 ) -> TorchClassifier:
-    from transformers import ASTFeatureExtractor, ASTForAudioClassification
+    """The torch backend: the only loader that imports torch and transformers."""
+    require("torch", f"the torch backend for '{ref}' (used when there is no ONNX export)")
+    from models.torch_backend import load_torch_classifier
 
-    model = ASTForAudioClassification.from_pretrained(source, local_files_only=local_files_only)
-    with _quiet_mel_warning():
-        extractor = ASTFeatureExtractor.from_pretrained(source, local_files_only=local_files_only)
-    return TorchClassifier(ref, model, extractor, threads=threads)
+    return load_torch_classifier(ref, source, threads, local_files_only)
 
 
 def _onnx_classifier(
     ref: str, onnx_file: Path, threads: int | None, config_file: Path | None = None
 ) -> OnnxClassifier:
-    from transformers import ASTFeatureExtractor
-
-    here = onnx_file.parent
-    if not (here / "preprocessor_config.json").is_file():
+    """onnxruntime plus the feature configuration read as plain JSON (no transformers)."""
+    preprocessor = onnx_file.parent / "preprocessor_config.json"
+    if not preprocessor.is_file():
         raise ModelLoadError(ref, f"no preprocessor_config.json beside {onnx_file}")
-    with _quiet_mel_warning():
-        extractor = ASTFeatureExtractor.from_pretrained(str(here), local_files_only=True)
+    features = FeatureConfig.from_file(preprocessor)
     session = onnx_session(onnx_file, threads)
     id2label = _onnx_id2label(ref, onnx_file, session, config_file)
-    return OnnxClassifier(ref, session, extractor, id2label, onnx_path=onnx_file)
+    return OnnxClassifier(ref, session, features, id2label, onnx_path=onnx_file)
 
 
 def _onnx_id2label(ref: str, onnx_file: Path, session: object, config_file: Path | None) -> dict:
@@ -242,6 +251,8 @@ def _load_hub(ref: str, backend: str, threads: int | None, offline: bool) -> Cla
             onnx_file, config_file = found
             return _onnx_classifier(ref, onnx_file, threads, config_file)
         log.info("%s: no ONNX export available on the hub or in the cache; using torch", ref)
+        if offline and missing("torch"):  # it is not here in any form this install can run
+            raise ModelLoadError(ref, f"{why_offline} as an ONNX export")
     from huggingface_hub.errors import LocalEntryNotFoundError, RepositoryNotFoundError
 
     try:
@@ -294,20 +305,6 @@ def _hub_reachable() -> bool:
             return True
     except OSError:
         return False
-
-
-@contextmanager
-def _quiet_mel_warning() -> Iterator[None]:
-    """Silence one known, harmless warning from AST's numpy filter bank.
-
-    With 128 mel bins (the published AST layout) over a 512-point FFT, the
-    lowest kaldi mel filters fall between FFT bins and are all zero. The
-    original AST was trained that way, so the warning would only alarm users
-    on every start.
-    """
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="At least one mel filter has all zero values")
-        yield
 
 
 def _first_line(exc: BaseException) -> str:

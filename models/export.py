@@ -13,6 +13,10 @@ the ONNX metadata, so a lone .onnx file still knows which logit is first_crack.
 Each export is checked against torch on real windows, and the largest
 difference in p(first_crack) is reported: a quantised model that disagrees with
 its source should be noticed at export time, not in a roast.
+
+torch and onnx are imported inside the functions that use them, after
+`require("train")`: the CLI imports this module for `ExportError` on every
+failing command, and the runtime install has neither.
 """
 
 from __future__ import annotations
@@ -24,13 +28,16 @@ import tempfile
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import onnx
-import torch
 
-from models.backends import OnnxClassifier, TorchClassifier, onnx_session
+from models.backends import OnnxClassifier, onnx_session
 from models.classifier import ModelLoadError, load_classifier
+from models.extras import require
+
+if TYPE_CHECKING:
+    import torch
 
 log = logging.getLogger(__name__)
 
@@ -57,15 +64,19 @@ class ExportReport:
     """How many windows the differences were measured on."""
 
 
-class _LogitsOnly(torch.nn.Module):
-    """Wraps the HF model so the traced graph has one tensor in and one out."""
+def _logits_only(model: torch.nn.Module) -> torch.nn.Module:
+    """The HF model wrapped so the traced graph has one tensor in and one out."""
+    import torch
 
-    def __init__(self, model: torch.nn.Module) -> None:
-        super().__init__()
-        self.model = model
+    class LogitsOnly(torch.nn.Module):
+        def __init__(self, inner: torch.nn.Module) -> None:
+            super().__init__()
+            self.model = inner
 
-    def forward(self, input_values: torch.Tensor) -> torch.Tensor:
-        return self.model(input_values=input_values).logits
+        def forward(self, input_values: torch.Tensor) -> torch.Tensor:
+            return self.model(input_values=input_values).logits
+
+    return LogitsOnly(model)
 
 
 def export_onnx(
@@ -82,6 +93,11 @@ def export_onnx(
     Raises `ModelLoadError` when `model_dir` does not load, `ExportError` when
     neither exporter can produce a graph.
     """
+    require("train", "ONNX export")
+    import torch
+
+    from models.torch_backend import TorchClassifier
+
     src = Path(model_dir)
     out = Path(out_dir)
     reference = load_classifier(str(src), backend="torch")
@@ -129,8 +145,11 @@ def demo_windows(window_samples: int, n: int = 4, seed: int = 0) -> np.ndarray:
 
 def _export_graph(model: torch.nn.Module, example: torch.Tensor, path: Path, opset: int) -> None:
     """Legacy TorchScript exporter first (robust for AST), dynamo exporter as a fallback."""
-    wrapped = _LogitsOnly(model).eval()
-    common = dict(
+    import onnx
+    import torch
+
+    wrapped = _logits_only(model).eval()
+    common: dict[str, Any] = dict(
         input_names=["input_values"],
         output_names=["logits"],
         opset_version=opset,
@@ -192,6 +211,8 @@ def _quantize(fp32: Path, int8: Path) -> None:
 
 
 def _add_metadata(path: Path, id2label: dict[int, str]) -> None:
+    import onnx
+
     model = onnx.load(str(path))
     entries = {p.key: p for p in model.metadata_props}
     entry = entries.get("id2label") or model.metadata_props.add()

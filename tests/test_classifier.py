@@ -16,6 +16,7 @@ import pytest
 
 import models
 from models import classifier as clf
+from models.backends import DYNAMIC_QUANT_OPS, is_dynamically_quantized
 from models.classifier import (
     DEMO_MODEL_DIR,
     Classifier,
@@ -108,6 +109,35 @@ def test_fp32_dir_layout_is_found(onnx_dir: Path) -> None:
     shutil.copytree(onnx_dir / "onnx/fp32", onnx_dir / "fp32_only/fp32", dirs_exist_ok=True)
     model = load_classifier(str(onnx_dir / "fp32_only"))
     assert model.onnx_path == onnx_dir / "fp32_only/fp32/model.onnx"  # type: ignore[attr-defined]
+
+
+def test_dynamic_quantisation_is_found_in_the_file_bytes(onnx_dir: Path) -> None:
+    """The byte scan agrees with parsing the graph, whatever the chunk boundaries."""
+    import onnx
+
+    for rel, want in (("onnx/int8/model_quantized.onnx", True), ("onnx/fp32/model.onnx", False)):
+        path = onnx_dir / rel
+        ops = {node.op_type for node in onnx.load(str(path)).graph.node}
+        assert bool(ops & DYNAMIC_QUANT_OPS) is want
+        for chunk in (5, 97, 4096, 1 << 22):
+            assert is_dynamically_quantized(path, chunk=chunk) is want, (rel, chunk)
+
+
+def test_onnx_model_keeps_the_preprocessor_configuration(onnx_dir: Path) -> None:
+    """The ONNX backend reads preprocessor_config.json as JSON (no extractor object)."""
+    model = load_classifier(str(onnx_dir / "onnx/int8/model_quantized.onnx"))
+    pre = json.loads((onnx_dir / "onnx/int8/preprocessor_config.json").read_text())
+    front = model.front  # type: ignore[attr-defined]
+    assert front.extractor is None and front.mode == "incremental"
+    assert (front.num_mel_bins, front.max_length) == (pre["num_mel_bins"], pre["max_length"])
+
+
+@pytest.mark.parametrize("sub", ["int8", "fp32"])
+def test_an_export_folder_is_a_model_directory(onnx_dir: Path, sub: str) -> None:
+    """The hub's onnx/int8 folder, downloaded as it is, loads by its directory."""
+    model = load_classifier(str(onnx_dir / "onnx" / sub))
+    assert model.backend == "onnx"
+    assert model.onnx_path.parent == onnx_dir / "onnx" / sub  # type: ignore[attr-defined]
 
 
 def test_onnx_threads_setting(onnx_dir: Path) -> None:
@@ -286,6 +316,15 @@ def test_uncached_hub_id_offline_fails_fast(monkeypatch: pytest.MonkeyPatch, how
         kwargs["offline"] = True
     for backend in ("auto", "torch", "onnx"):
         expect_load_error("nobody-firstcrack/no-such-model", "offline", backend=backend, **kwargs)
+
+
+def test_uncached_hub_id_offline_without_torch_says_offline(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """No ONNX export in the cache and no torch to try weights with: the cause is the cache."""
+    monkeypatch.setattr(clf, "missing", lambda extra: ["torch", "transformers"])
+    expect_load_error("nobody-firstcrack/no-such-model", "offline", "as an ONNX export",
+                      offline=True)
 
 
 @pytest.mark.timeout(30)

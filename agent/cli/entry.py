@@ -193,19 +193,27 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _quiet_libraries() -> None:
-    """transformers draws a progress bar on every model load; our own bars are enough."""
+    """transformers draws a progress bar on every model load; our own bars are enough.
+
+    Environment variables and logger levels only: importing `transformers.utils` here
+    would import transformers (and torch) on every command, which the ONNX runtime path
+    must not (issue 11). transformers reads TRANSFORMERS_NO_ADVISORY_WARNINGS and
+    HF_HUB_DISABLE_PROGRESS_BARS when it is first imported, which, when a command needs
+    it, is after this; a transformers already imported is quietened directly.
+    """
     import os
 
     os.environ.setdefault("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     logging.getLogger("transformers").setLevel(logging.ERROR)
     for noisy in ("amqtt", "transitions", "passlib"):  # the in-process broker's libraries
         logging.getLogger(noisy).setLevel(logging.WARNING)
-    try:
-        from transformers.utils import logging as hf_logging
-
+    hf_logging = sys.modules.get("transformers.utils.logging")
+    if hf_logging is not None:
         hf_logging.disable_progress_bar()
-    except ImportError:  # pragma: no cover - transformers is a hard dependency
-        pass
+    hub_utils = sys.modules.get("huggingface_hub.utils")
+    if hub_utils is not None:
+        hub_utils.disable_progress_bars()
 
 
 def _handler(command: str) -> Callable[[argparse.Namespace], int]:
