@@ -31,6 +31,13 @@ def test_quick_bench_prints_json_with_ratios(
         assert v["p95_ms"] >= v["p50_ms"] > 0
         assert v["max_abs_dp_vs_torch_fp32"] <= 0.02
     assert variants["baseline"]["speedup_vs_baseline"] == 1.0
+    footprint = report["models"]["tiny"]["footprint"]
+    assert set(footprint) == {"torch", "onnx_fp32", "onnx_int8"}
+    for backend, f in footprint.items():  # each measured in its own fresh process
+        assert f["load_s"] > 0 and f["peak_rss_mb"] > 0, backend
+        assert f["imports_torch"] == (backend == "torch"), backend
+        assert f["imports_transformers"] == (backend == "torch"), backend
+    assert footprint["onnx_int8"]["peak_rss_mb"] < footprint["torch"]["peak_rss_mb"]
     feats = report["models"]["tiny"]["features"]
     assert feats["incremental_3s_hop"]["frames_reused_fraction"] > 0.6
     roasts = report["roasts"]

@@ -14,7 +14,10 @@ One run measures, on this machine:
    the live path (agent/tools/bench_roasts.py): the *baseline profile* (torch fp32
    eager, extractor features, fixed 3 s hop) against the *agent profile*
    (fastest backend, incremental features, adaptive cadence);
-5. peak RSS.
+5. per backend (torch, onnx fp32, onnx int8) of each model: load time and peak
+   RSS, each in a fresh process (agent/tools/bench_models.py `footprint`), so
+   torch's import never counts against the ONNX backends;
+6. the bench process's own peak RSS.
 
 Every figure carries its ratio to the baseline profile measured in the same
 run. Output: a readable table on stdout; `--json` prints only JSON instead,
@@ -130,7 +133,7 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
 
     repeats, roasts = _check(args)
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    from agent.tools.bench_models import full_ast_dir, roast_windows, small_model_dir
+    from agent.tools.bench_models import footprint, full_ast_dir, roast_windows, small_model_dir
 
     args.cache.mkdir(parents=True, exist_ok=True)
     windows, run = roast_windows(4)
@@ -151,6 +154,7 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
         targets.append((args.model, small))
     for key, model_dir in targets:
         report["models"][key] = bench_model(model_dir, windows, run, repeats, args)
+        report["models"][key]["footprint"] = footprint(model_dir, args.threads)
     if roasts and report["models"]:
         from agent.tools.bench_report import roast_cpu
 

@@ -12,14 +12,21 @@ Variants measured per model (name -> what it is):
   recomputed per window: the published agent's setup.
 - `torch_fp32`: torch fp32 with SDPA attention (transformers' default).
 - `onnx_fp32`: onnxruntime, full graph optimisation.
-- `onnx_int8`: dynamic int8, per-tensor weights (what `firstcrack export` writes).
-- `onnx_int8_pc`: dynamic int8 with per-channel weights.
+- `onnx_int8`: dynamic int8 (what `firstcrack export` writes: per-channel weights).
+- `onnx_int8_pc`: dynamic int8 with per-channel weights, quantised here.
+
+`footprint` measures what a fresh process pays to load each backend (load time and
+peak RSS), one child process per backend, so that torch's import or one model's
+arena never counts against another.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import shutil
+import subprocess
+import sys
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -81,8 +88,6 @@ def export_variants(model_dir: Path) -> None:
         str(pre), str(pc / "model.onnx"), weight_type=QuantType.QInt8, per_channel=True
     )
     pre.unlink()
-    import json
-
     labels = json.loads((model_dir / "config.json").read_text())["id2label"]
     _add_metadata(pc / "model.onnx", {int(k): v for k, v in labels.items()})
 
@@ -118,8 +123,8 @@ def load_variants(
     """Load each variant of `model_dir` (built by `full_ast_dir` / `small_model_dir`)."""
     from transformers import ASTFeatureExtractor, ASTForAudioClassification
 
-    from models.backends import TorchClassifier
     from models.classifier import load_classifier
+    from models.torch_backend import TorchClassifier
 
     out: list[Variant] = []
     for name in names:
@@ -157,3 +162,78 @@ def roast_windows(n: int, seed: int = 3) -> tuple[np.ndarray, np.ndarray]:
     wins = np.stack([audio[int(e * sr) - 10 * sr : int(e * sr)] for e in ends[:n]])
     run = np.stack([audio[(30 + 3 * k) * sr - 10 * sr : (30 + 3 * k) * sr] for k in range(10)])
     return wins.astype(np.float32), run.astype(np.float32)
+
+
+FOOTPRINT_FILES = {
+    "torch": ".",
+    "onnx_fp32": "onnx/fp32/model.onnx",
+    "onnx_int8": "onnx/int8/model_quantized.onnx",
+}
+"""Backend -> what `load_classifier` is given, relative to the model directory."""
+
+
+def footprint(model_dir: Path, threads: int, timeout_s: float = 600.0) -> dict[str, Any]:
+    """Load time and peak RSS of each backend of `model_dir`, each in a fresh process.
+
+    The child imports `models.classifier`, loads the model and scores one 10 s window
+    (so onnxruntime's arena is counted), then reports `load_s` (import plus
+    `load_classifier`, the cost of starting the agent's model), `first_window_ms`,
+    `peak_rss_mb` (its own peak, interpreter included: see `peak_rss_mb`) and whether
+    torch or transformers were imported.
+    """
+    out: dict[str, Any] = {}
+    for backend, rel in FOOTPRINT_FILES.items():
+        cmd = [sys.executable, "-m", "agent.tools.bench_models", "footprint",
+               "torch" if backend == "torch" else "onnx", str(model_dir / rel), str(threads)]
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout_s)
+        if done.returncode != 0:
+            tail = (done.stderr.strip().splitlines() or ["no output"])[-1]
+            out[backend] = {"error": tail}
+            continue
+        out[backend] = json.loads(done.stdout.strip().splitlines()[-1])
+    return out
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident set size in MB.
+
+    On Linux it is VmHWM from /proc/self/status, not `ru_maxrss`: Python starts a child
+    with vfork, and Linux carries the peak of the address space a process exec'd from
+    (here the parent's, the whole bench) into the child's ru_maxrss. VmHWM belongs to
+    the new address space alone.
+    """
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return round(int(line.split()[1]) / 1024, 1)
+    except OSError:
+        pass
+    import resource
+
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+
+
+def _footprint_child(backend: str, ref: str, threads: int) -> dict[str, Any]:
+    """One backend's cold load in this (fresh) process; see `footprint`."""
+    import time
+
+    t0 = time.perf_counter()
+    from models.classifier import load_classifier
+
+    model = load_classifier(ref, backend=backend, threads=threads)
+    t1 = time.perf_counter()
+    model.predict(np.zeros((1, model.window_samples), dtype=np.float32))
+    t2 = time.perf_counter()
+    return {
+        "load_s": round(t1 - t0, 3),
+        "first_window_ms": round(1e3 * (t2 - t1), 1),
+        "peak_rss_mb": peak_rss_mb(),
+        "imports_torch": "torch" in sys.modules,
+        "imports_transformers": "transformers" in sys.modules,
+    }
+
+
+if __name__ == "__main__":  # `python -m agent.tools.bench_models footprint BACKEND REF THREADS`
+    if len(sys.argv) != 5 or sys.argv[1] != "footprint":
+        raise SystemExit("usage: python -m agent.tools.bench_models footprint BACKEND REF THREADS")
+    print(json.dumps(_footprint_child(sys.argv[2], sys.argv[3], int(sys.argv[4]))))

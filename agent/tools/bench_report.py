@@ -129,7 +129,8 @@ def render_table(report: dict[str, Any]) -> str:
         lines.append(f"note: {note}")
     for key, model in report["models"].items():
         lines.append("")
-        lines.append(f"[{key}] per-window model latency (features precomputed)")
+        lines.append(f"[{key}] per-window model latency (features precomputed); load and peak "
+                     "RSS per backend")
         lines.append(
             f"  {'variant':14s} {'p50 ms':>9s} {'p95 ms':>9s} {'cpu ms':>9s} "
             f"{'x baseline':>10s} {'RTF':>7s} {'|dp|':>8s}"
@@ -139,6 +140,14 @@ def render_table(report: dict[str, Any]) -> str:
                 f"  {name:14s} {v['p50_ms']:9.1f} {v['p95_ms']:9.1f} {v['cpu_ms']:9.1f} "
                 f"{v['speedup_vs_baseline']:10.2f} {v['rtf_at_hop']:7.3f} "
                 f"{v['max_abs_dp_vs_torch_fp32']:8.4f}"
+            )
+        for name, f in model.get("footprint", {}).items():
+            if "error" in f:
+                lines.append(f"  {name:14s} load failed: {f['error']}")
+                continue
+            lines.append(
+                f"  {name:14s} load {f['load_s']:6.2f} s  peak RSS {f['peak_rss_mb']:6.0f} MB"
+                f"  (fresh process{', imports torch' if f['imports_torch'] else ''})"
             )
         lines.append("  features per window:")
         for name, f in model["features"].items():
