@@ -50,7 +50,7 @@ def _user_errors() -> tuple[type[BaseException], ...]:
         ("models.simulator", "SimulatorError"),
         ("models.datasets", "DatasetError"),
         ("models.artisan", "AlogError"),
-        ("models.train", "TrainError"),
+        ("models.train_cli", "TrainError"),
         ("agent.tools.eval_run", "EvaluateError"),
         ("models.clip_eval", "ClipEvalError"),
     ):

@@ -30,7 +30,7 @@ def register(sub: argparse._SubParsersAction, handlers: dict[str, Handler]) -> N
         description="Per-window latency per backend, feature time, real-time factor, CPU "
         "seconds per roast minute and peak RSS, each as a ratio against the baseline profile.",
     )
-    _wire(train, "models.train", "add_train_arguments", "run_train", "train", handlers)
+    _wire(train, "models.train_cli", "add_train_arguments", "run_train", "train", handlers)
     _wire(evaluate, "agent.tools.event_eval", "add_evaluate_arguments", "run_evaluate",
           "evaluate", handlers)
     _wire(bench, "agent.tools.bench", "add_bench_arguments", "run_bench", "bench", handlers)

@@ -30,7 +30,7 @@ from agent.tools.eval_run import (
 )
 from agent.tools.event_metrics import EARLY_MARGIN_S, Truth, event_metrics, score_event
 from models.datasets import LABELS
-from models.train import add_data_arguments
+from models.train_cli import add_data_arguments
 
 __all__ = [
     "DEFAULT_EVAL_SEED_OFFSET",
