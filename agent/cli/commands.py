@@ -97,7 +97,10 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     from agent.live.analyze import analyze_audio
     from agent.live.chain import SAMPLE_RATE
     from agent.tools.plots import plot_analysis
+    from models.extras import require
 
+    if args.plot:  # before the analysis, not after it
+        require("plots", "`analyze --plot`")
     config = _config(args)
     _log_effective(config)
     audio = read_audio(args.audio)

@@ -30,6 +30,7 @@ from agent.tools.eval_run import (
 )
 from agent.tools.event_metrics import EARLY_MARGIN_S, Truth, event_metrics, score_event
 from models.datasets import LABELS
+from models.extras import require
 from models.train_cli import add_data_arguments
 
 __all__ = [
@@ -130,6 +131,8 @@ def _flag(dest: str) -> str:
 
 def run_evaluate(args: argparse.Namespace) -> dict[str, Any]:
     """The CLI handler body: map parsed options onto `evaluate` through the config."""
+    if args.plots is not None or args.sweep is not None:  # before the long part, not after
+        require("plots", "`evaluate --plots/--sweep`")
     config = config_from_flags(args)
     return evaluate(
         model=config.model, data=args.data, simulate=args.simulate,
