@@ -39,6 +39,7 @@ __all__ = ["FIRST_CRACK", "MAX_STREAMS", "MAX_WINDOW_SECONDS", "ClassifierBase",
 FIRST_CRACK = "first_crack"
 """The label whose probability every backend reports."""
 
+
 class LabelError(ValueError):
     """The model's id2label has no `first_crack` entry."""
 
