@@ -11,14 +11,12 @@ before the first one that added models/features.py; `--after` to HEAD.
 Rows:
 
 - peak RSS of `firstcrack run --source file:WAV --no-mqtt --quiet --model demo`
-  (a 60 s simulated roast at full speed), through the real entry point; and the same
-  with `agent.cli.lifecycle.register` stubbed out, which is the number once the
-  lifecycle commands' options no longer import torch while the parser is built;
-- whether that `run` imported torch / transformers;
+  (a 60 s simulated roast at full speed), through the real entry point, and whether
+  it imported torch / transformers;
 - the demo ONNX model's load time in a fresh process (import of models.classifier
   plus `load_classifier("demo")`; median of --repeats);
 - the load time of the full-size AST's int8 export, and the peak RSS of
-  `firstcrack analyze WAV --model <that .onnx>` (as is, and lifecycle stubbed): the
+  `firstcrack analyze WAV --model <that .onnx>`: the
   random-weight full-size AST that `firstcrack bench` builds and caches (the
   published checkpoint is not available offline; it has the same architecture);
 - the size of .venv, and the part torch and transformers take.
@@ -46,9 +44,6 @@ MARK = "@@footprint@@"
 RUNNER = f"""
 import atexit, json, runpy, sys, time
 spec = json.loads(sys.argv[1])
-if spec.get("stub_lifecycle"):
-    import agent.cli.lifecycle
-    agent.cli.lifecycle.register = lambda sub, handlers: None
 result = {{}}
 
 def report():
@@ -98,17 +93,13 @@ def side(tree: Path, wav: Path, full_int8: Path, repeats: int, state: Path) -> d
     run_argv = ["run", "--source", f"file:{wav}", "--no-mqtt", "--quiet", "--model", "demo",
                 "--speed", "0"]
     analyze_argv = ["analyze", str(wav), "--model", str(full_int8)]
-    out: dict[str, list[dict]] = {k: [] for k in ("run", "run_stub", "load", "load_full",
-                                                  "analyze", "analyze_stub")}
+    out: dict[str, list[dict]] = {k: [] for k in ("run", "load", "load_full", "analyze")}
     for _ in range(repeats):
         out["run"].append(child(tree, {"argv": run_argv}, env))
-        out["run_stub"].append(child(tree, {"argv": run_argv, "stub_lifecycle": True}, env))
         out["load"].append(child(tree, {"load": "demo"}, env))
         out["load_full"].append(child(tree, {"load": str(full_int8)}, env))
     for _ in range(min(2, repeats)):
         out["analyze"].append(child(tree, {"argv": analyze_argv}, env))
-        out["analyze_stub"].append(child(tree, {"argv": analyze_argv, "stub_lifecycle": True},
-                                         env))
     return out
 
 
@@ -217,9 +208,6 @@ def main() -> int:
         ("peak RSS, `run --model demo` (file source, --no-mqtt)",
          _median(b["run"], "rss_mb", "MB"), _median(a["run"], "rss_mb", "MB")),
         ("  imported by that run", _imports(b["run"]), _imports(a["run"])),
-        ("peak RSS, same run, lifecycle registration stubbed",
-         _median(b["run_stub"], "rss_mb", "MB"), _median(a["run_stub"], "rss_mb", "MB")),
-        ("  imported by that run", _imports(b["run_stub"]), _imports(a["run_stub"])),
         ("demo ONNX model load (fresh process: import + load_classifier)",
          _median(b["load"], "load_s", "s", 2), _median(a["load"], "load_s", "s", 2)),
         ("full-size AST int8 ONNX load (fresh process: import + load_classifier)",
@@ -227,10 +215,6 @@ def main() -> int:
         ("peak RSS, `analyze` with the full-size AST int8 ONNX",
          _median(b["analyze"], "rss_mb", "MB"), _median(a["analyze"], "rss_mb", "MB")),
         ("  imported by that analyze", _imports(b["analyze"]), _imports(a["analyze"])),
-        ("peak RSS, same analyze, lifecycle registration stubbed",
-         _median(b["analyze_stub"], "rss_mb", "MB"), _median(a["analyze_stub"], "rss_mb", "MB")),
-        ("  imported by that analyze", _imports(b["analyze_stub"]),
-         _imports(a["analyze_stub"])),
         *venv_rows(),
     ]
     print(f"before = {refs['before']}, after = {refs['after']}, {args.repeats} runs "

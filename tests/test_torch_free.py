@@ -28,7 +28,7 @@ MARK = "@@torch-free-modules@@"
 RUNNER = f"""
 import atexit, json, runpy, sys
 from importlib.machinery import PathFinder
-block, stub_lifecycle, argv, code = json.loads(sys.argv[1])
+block, argv, code = json.loads(sys.argv[1])
 
 class Hide:
     def find_spec(self, name, path=None, target=None):
@@ -50,33 +50,22 @@ def report():
     print({MARK!r} + json.dumps(loaded), file=sys.stderr, flush=True)
 
 atexit.register(report)
-if stub_lifecycle:
-    import agent.cli.lifecycle
-    agent.cli.lifecycle.register = lambda sub, handlers: None
 if code:
     exec(code)
 else:
     sys.argv = argv
     runpy.run_module("agent.cli", run_name="__main__", alter_sys=True)
 """
-LIFECYCLE_NOTE = (
-    "agent/cli/lifecycle.py imports models.train and agent.tools.event_eval (both import "
-    "torch at module top) to register train/evaluate options while the parser is built; "
-    "remove this marker once they are registered without importing torch"
-)
-
-
 def run_isolated(
     *,
     argv: list[str] | None = None,
     code: str = "",
     block: bool = False,
-    stub_lifecycle: bool = False,
     env: dict[str, str] | None = None,
     timeout: float = 180,
 ) -> tuple[subprocess.CompletedProcess[str], set[str]]:
     """Run `code` or the CLI with `argv` in a fresh interpreter; its modules at exit."""
-    payload = json.dumps([block, stub_lifecycle, ["firstcrack", *(argv or [])], code])
+    payload = json.dumps([block, ["firstcrack", *(argv or [])], code])
     done = subprocess.run(
         [sys.executable, "-c", RUNNER, payload],
         cwd=ROOT,
@@ -182,20 +171,17 @@ for call, extra in ((lambda: load_classifier("demo", backend="torch"), "[torch]"
 def test_cli_analyze_and_run_with_demo_import_neither(
     roast_wav: Path, tmp_path: Path, block: bool
 ) -> None:
-    """`firstcrack analyze` and `run --source file:` through the real entry point.
-
-    The lifecycle commands' registration is stubbed out (see LIFECYCLE_NOTE and the
-    test below, which runs the CLI untouched).
-    """
+    """`firstcrack analyze` and `run --source file:` through the real entry point
+    (`python -m agent.cli`, the parser with every command registered)."""
     env = {"FIRSTCRACK_STATE_DIR": str(tmp_path / "state")}
     done, modules = run_isolated(argv=["analyze", str(roast_wav), "--model", "demo"],
-                                 block=block, stub_lifecycle=True, env=env)
+                                 block=block, env=env)
     assert_torch_free(done, modules)
     assert str(roast_wav) in done.stdout
     done, modules = run_isolated(
         argv=["run", "--source", f"file:{roast_wav}", "--no-mqtt", "--quiet", "--model", "demo",
               "--speed", "0"],
-        block=block, stub_lifecycle=True, env=env)
+        block=block, env=env)
     assert_torch_free(done, modules)
 
 
@@ -213,13 +199,7 @@ agent.sources.SimSource = lambda seed, speed: full(seed, speed=speed, duration_s
 sys.argv = ["firstcrack", "demo", "--speed", "20"]
 runpy.run_module("agent.cli", run_name="__main__", alter_sys=True)
 """
-    done, modules = run_isolated(code=code, stub_lifecycle=True)
+    done, modules = run_isolated(code=code)
     assert done.returncode in (0, 1), done.stderr[-3000:]
     assert "model: demo (onnx)" in done.stdout and "summary" in done.stdout, done.stdout
     assert not modules & set(HEAVY), sorted(modules & set(HEAVY))
-
-
-@pytest.mark.xfail(strict=True, reason=LIFECYCLE_NOTE)
-def test_cli_entry_point_untouched_imports_neither(roast_wav: Path) -> None:
-    done, modules = run_isolated(argv=["analyze", str(roast_wav), "--model", "demo"])
-    assert_torch_free(done, modules)
