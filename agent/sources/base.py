@@ -16,7 +16,8 @@ from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
 import numpy as np
-from scipy.signal import firwin, upfirdn
+
+from agent.core.dsp import firwin_kaiser, polyphase_filter, polyphase_taps
 
 TARGET_RATE = 16000
 """Sample rate (Hz) of every chunk a source yields."""
@@ -88,7 +89,9 @@ class StreamingResampler:
 
     It uses the same anti-aliasing filter as `scipy.signal.resample_poly`
     (Kaiser-windowed sinc, beta 5, 10 zero crossings per side) and computes
-    output sample m as the filter centred on upsampled position m*down. Input
+    output sample m as the filter centred on upsampled position m*down, one
+    polyphase dot product per output (`agent.core.dsp`, numpy only: importing
+    scipy.signal would cost the agent ~75 MB of resident memory). Input
     history that later outputs still need is carried between calls, so chunk
     boundaries are invisible (no clicks) and the total delay is zero: the
     output is time-aligned with the input, as with `resample_poly`.
@@ -107,19 +110,17 @@ class StreamingResampler:
         self.passthrough = self.up == 1 and self.down == 1
         max_rate = max(self.up, self.down)
         self._half = 10 * max_rate
-        self._h = (
+        h = (
             np.ones(1)
             if self.passthrough
-            else firwin(2 * self._half + 1, 1.0 / max_rate, window=("kaiser", 5.0)) * self.up
+            else firwin_kaiser(2 * self._half + 1, 1.0 / max_rate, 5.0) * self.up
         )
-        self._taps = len(self._h)
+        self._taps = len(h)
+        self._phases = polyphase_taps(h, self.up)
         self._buf = np.zeros(0, dtype=np.float32)
         self._buf_start = 0  # absolute input index of _buf[0]
         self._n_in = 0  # input samples received
         self._m_next = 0  # next output index to produce
-
-    def _last_input_needed(self, m: int) -> int:
-        return (m * self.down + self._half) // self.up
 
     def _first_input_needed(self, m: int) -> int:
         return max(0, -((-(m * self.down + self._half - (self._taps - 1))) // self.up))
@@ -142,23 +143,17 @@ class StreamingResampler:
         total = -((-self._n_in * self.up) // self.down)  # ceil(n_in * up / down)
         if self.passthrough or total <= self._m_next:
             return np.zeros(0, dtype=np.float32)
-        pad = self._last_input_needed(total - 1) + 1 - self._n_in
-        if pad > 0:
-            self._buf = np.concatenate([self._buf, np.zeros(pad, dtype=np.float32)])
-        return self._emit(total)
+        return self._emit(total)  # `polyphase_filter` reads zeros past the end of the buffer
 
     def _emit(self, m_end: int) -> np.ndarray:
         m0 = self._m_next
         if m_end <= m0:
             return np.zeros(0, dtype=np.float32)
-        s0 = self._first_input_needed(m0)
-        s1 = self._last_input_needed(m_end - 1) + 1
-        seg = self._buf[s0 - self._buf_start : s1 - self._buf_start]
-        q0 = m0 * self.down + self._half - s0 * self.up  # local full-convolution index of m0
-        shift = (-q0) % self.down
-        h = np.concatenate([np.zeros(shift), self._h]) if shift else self._h
-        n0 = (q0 + shift) // self.down
-        y = upfirdn(h, seg, self.up, self.down)[n0 : n0 + (m_end - m0)]
+        # Output m is full-convolution index m*down + half of the whole (upsampled) input;
+        # counted from the buffer's start, that is this index (>= 0: the buffer begins at
+        # the first input m0 needs).
+        first = m0 * self.down + self._half - self._buf_start * self.up
+        y = polyphase_filter(self._phases, self._buf, self.up, self.down, first, m_end - m0)
         self._m_next = m_end
         keep_from = self._first_input_needed(m_end)
         if keep_from > self._buf_start:
