@@ -37,7 +37,6 @@ from typing import Any
 
 import numpy as np
 import soundfile as sf
-from scipy.signal import resample_poly
 
 from models.artisan import AlogError, alog_annotation
 from models.splits import (  # noqa: F401 - re-exported: part of this module's API
@@ -129,6 +128,10 @@ def load_audio(path: str | Path) -> np.ndarray:
         raise AudioError("audio file is empty")
     mono = data.mean(axis=1)
     if rate != SAMPLE_RATE:
+        # Imported here: scipy.signal costs ~75 MB of memory, and the CLI imports this
+        # module (evaluate's options) for every command, `run` on a Pi included.
+        from scipy.signal import resample_poly
+
         g = gcd(int(rate), SAMPLE_RATE)
         mono = resample_poly(mono, SAMPLE_RATE // g, int(rate) // g)
     return np.ascontiguousarray(mono, dtype=np.float32)
