@@ -24,7 +24,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import onnxruntime as ort
+
+# Recent onnxruntime builds keep a device id under ~/.cache and send usage telemetry; an agent
+# on a home network should not, unless its owner says so (set the variable to 0).
+os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
+import onnxruntime as ort  # noqa: E402 - after the telemetry default above
 
 from models.features import FeatureConfig
 from models.frontend import MAX_STREAMS, MAX_WINDOW_SECONDS, FeatureFrontEnd
