@@ -31,33 +31,32 @@ class LatestSlot:
 
     def __init__(self, cond: threading.Condition | None = None) -> None:
         self.condition = cond or threading.Condition()  # shared by a worker's slots
-        self._cond = self.condition
         self._item: Window | None = None
         self._replaced = 0
         self._closed = False
 
     def put(self, item: Window) -> None:
-        with self._cond:
+        with self.condition:
             if self._item is not None:
                 self._replaced += 1
             self._item = item
-            self._cond.notify_all()
+            self.condition.notify_all()
 
     def close(self) -> None:
-        with self._cond:
+        with self.condition:
             self._closed = True
-            self._cond.notify_all()
+            self.condition.notify_all()
 
     def take(self, timeout: float = 0.5) -> tuple[Window | None, int, bool]:
         """(window or None, windows replaced since the last take, closed-and-empty)."""
-        with self._cond:
+        with self.condition:
             if self._item is None and not self._closed:
-                self._cond.wait(timeout)
+                self.condition.wait(timeout)
             return self.take_nowait()
 
     def take_nowait(self) -> tuple[Window | None, int, bool]:
         """`take` without waiting; call with the condition held or from one consumer."""
-        with self._cond:
+        with self.condition:
             item, replaced = self._item, self._replaced
             self._item, self._replaced = None, 0
             return item, replaced, self._closed and item is None
