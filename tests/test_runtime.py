@@ -214,3 +214,23 @@ def test_agent_state_carries_the_source_statistics(tmp_path: Any) -> None:
     payload = agent.runtime.snapshot().to_payload()
     assert (payload["source_overruns"], payload["source_reopens"]) == (2, 1)
     assert payload["source_dropped_blocks"] == 5
+
+
+def test_persisted_settings_are_restored_through_the_queue_and_stale_ones_dropped(
+    tmp_path: Any,
+) -> None:
+    from agent.live.app import Agent, AgentParts
+    from agent.live.persist import SettingsStore
+
+    SettingsStore(tmp_path / "roaster1").save(
+        {"threshold": 0.42, "confirm_s": 0.5, "armed": False}  # confirm_s 0.5: below 1 s
+    )
+    config = AgentConfig.model_validate({"state_dir": str(tmp_path), "mqtt": {"enabled": False}})
+    sink = ListSink()
+    agent = Agent(AgentParts(config, iter(()), ScriptedScorer([]), [sink]), mqtt=False)
+    assert agent.runtime.current_settings().threshold == config.detector.threshold  # queued
+    agent.start_sinks()
+    settings = agent.runtime.current_settings()
+    assert (settings.threshold, settings.armed) == (0.42, False)
+    assert settings.confirm_s == config.detector.confirm_s
+    assert sink.states[-1].settings["threshold"] == 0.42

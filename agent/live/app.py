@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from agent.config import AgentConfig
+from agent.config import RUNTIME_FIELDS, AgentConfig
 from agent.core.commands import RestoreSettings, RoastCommand
 from agent.core.settings import RUNTIME_SETTING_NAMES
 from agent.core.sinks import Sink
@@ -47,9 +47,8 @@ def restored_settings(config: AgentConfig, store: Any | None) -> RestoreSettings
     saved = {k: v for k, v in store.load().items() if k in RUNTIME_SETTING_NAMES}
     kept = {}
     for name, value in saved.items():
-        key = "auto_arm" if name == "armed" else name
         try:
-            config.with_detector(**{key: value})
+            config.with_detector(**{RUNTIME_FIELDS[name]: value})
         except (ValueError, TypeError) as exc:
             log.warning("ignoring persisted setting %s=%r that no longer fits: %s", name, value,
                         str(exc).splitlines()[0])
