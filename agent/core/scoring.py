@@ -26,10 +26,17 @@ log = logging.getLogger("firstcrack.inference")
 SILENCE_FLOOR_DBFS = -160.0
 
 
+def amplitude_dbfs(amplitude: float) -> float:
+    """20 log10 of an amplitude (full scale 1.0), floored at SILENCE_FLOOR_DBFS."""
+    if amplitude <= 0:
+        return SILENCE_FLOOR_DBFS
+    return max(SILENCE_FLOOR_DBFS, 20.0 * math.log10(amplitude))
+
+
 def dbfs(samples: np.ndarray) -> float:
     """RMS level of a float signal in dBFS (full scale = 1.0)."""
     rms = float(np.sqrt(np.mean(np.square(samples, dtype=np.float64)))) if len(samples) else 0.0
-    return max(SILENCE_FLOOR_DBFS, 20.0 * math.log10(rms)) if rms > 0 else SILENCE_FLOOR_DBFS
+    return amplitude_dbfs(rms)
 
 
 class BatchScorer(Protocol):

@@ -15,8 +15,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, TextIO
 
+from agent.core.scoring import SILENCE_FLOOR_DBFS
 from agent.setup.capture import Measurement, measure
-from agent.setup.levels import FLOOR_DBFS, LevelStats, fmt_db
+from agent.setup.levels import LevelStats, fmt_db
 from agent.sources.devices import STREAMS, input_devices, load_sounddevice
 
 TICK_S = 0.2
@@ -99,7 +100,7 @@ def meter_line(elapsed_s: float, stats: LevelStats) -> str:
     filled = column(stats.rms_dbfs)
     bar = ["#"] * filled + ["."] * (BAR_WIDTH - filled)
     peak = column(stats.peak_dbfs)
-    if stats.peak_dbfs > FLOOR_DBFS and peak > 0:
+    if stats.peak_dbfs > SILENCE_FLOOR_DBFS and peak > 0:
         bar[peak - 1] = "!" if stats.clipped else "|"
     return (
         f"{elapsed_s:5.1f} s  RMS {fmt_db(stats.rms_dbfs):>10}  peak {fmt_db(stats.peak_dbfs):>10}"

@@ -36,16 +36,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from agent.core.scoring import SILENCE_FLOOR_DBFS, amplitude_dbfs
+
 CLIP_LEVEL = 0.999
 LOW_PEAK_DBFS = -40.0
 LOW_RMS_DBFS = -60.0
-FLOOR_DBFS = -160.0
-"""What a level of exactly 0 reads as (the agent's own floor, agent/core/scoring.py)."""
-
-
-def to_dbfs(amplitude: float) -> float:
-    """20 log10 of an amplitude (full scale 1.0), floored at `FLOOR_DBFS`."""
-    return max(FLOOR_DBFS, 20.0 * math.log10(amplitude)) if amplitude > 0 else FLOOR_DBFS
 
 
 @dataclass
@@ -73,11 +68,11 @@ class LevelStats:
 
     @property
     def rms_dbfs(self) -> float:
-        return to_dbfs(self.rms)
+        return amplitude_dbfs(self.rms)
 
     @property
     def peak_dbfs(self) -> float:
-        return to_dbfs(self.peak)
+        return amplitude_dbfs(self.peak)
 
     @property
     def clipped_percent(self) -> float:
@@ -124,4 +119,4 @@ class LevelStats:
 
 def fmt_db(level: float) -> str:
     """`-12.3 dBFS`, or `-inf dBFS` at the floor (exact zeros)."""
-    return "-inf dBFS" if level <= FLOOR_DBFS else f"{level:.1f} dBFS"
+    return "-inf dBFS" if level <= SILENCE_FLOOR_DBFS else f"{level:.1f} dBFS"
