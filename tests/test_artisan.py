@@ -29,7 +29,7 @@ from agent.artisan.bridge import ArtisanBridge, ArtisanError
 from agent.artisan.protocol import FCE_EVENT, FCS_EVENT
 from agent.config import ArtisanConfig, load_config
 from agent.core.crack_end import FirstCrackEndEvent
-from agent.core.messages import FirstCrackEvent, RoastState, Telemetry
+from agent.core.messages import FalseAlarmEvent, FirstCrackEvent, RoastState, Telemetry
 from agent.live.app import Agent, AgentParts
 from agent.sources import FileSource
 from models.simulator import draw_timeline
@@ -329,3 +329,29 @@ def test_simulated_roast_gives_one_fcs_and_one_fce_at_true_times(
     assert state["development_ratio"] == pytest.approx(
         state["development_s"] / state["roast_s"], abs=1e-3
     )
+
+
+def test_fcs_and_false_alarm_button_actions_are_corrections(bridge_factory: Any) -> None:
+    """Artisan's FCs pressed by hand (a button action) and a "false alarm" button."""
+    commands: list[str] = []
+    bridge = bridge_factory(commands.append)
+    fc = FirstCrackEvent("e1", "t", "t", 1.0, 1.0, 1.0, 1.0, 0.9, 5, "m")
+    withdrawn = FalseAlarmEvent("e2", "t", "t", 2.0, 1.0, 2.0, 1.0, 0.9, 5, "m", retracts="e1")
+
+    async def script(a: ArtisanClient) -> None:
+        await a.request("firstCrack")  # send({"command": "firstCrack"}) on the FCs button
+        await a.request("falseAlarm")
+        assert commands == ["first_crack_now", "false_alarm"]
+        bridge.event(fc)
+        assert (await a.request("getData"))["data"]["fc"] == 1
+        bridge.event(withdrawn)  # the flag drops; no push (Artisan cannot unmark FCs)
+        assert (await a.request("getData"))["data"]["fc"] == 0
+        await asyncio.sleep(0.2)
+        assert a.events() == [FCS_EVENT]
+
+    run_client(_url(bridge), script)
+
+
+def test_artisan_command_names_must_differ() -> None:
+    with pytest.raises(ValueError, match="first_crack_command and false_alarm_command"):
+        ArtisanConfig(first_crack_command="x", false_alarm_command="x")

@@ -196,13 +196,13 @@ def _probe_values(name: str) -> list[float]:
 
 
 def _config_verdict(name: str, value: object) -> tuple[bool, object]:
-    """(accepted, value) as agent.yaml's `detector:` section would take it."""
-    key = RUNTIME_FIELDS[name]
+    """(accepted, value) as agent.yaml would take it (`detector:`, or `recording:`)."""
+    section, key = RUNTIME_FIELDS[name].split(".")
     try:
-        config = load_config(None, environ={}, overrides={"detector": {key: value}})
+        config = load_config(None, environ={}, overrides={section: {key: value}})
     except ConfigError:
         return False, None
-    return True, getattr(config.detector, key)
+    return True, getattr(getattr(config, section), key)
 
 
 def _set_verdict(name: str, payload: bytes) -> tuple[bool, object]:
@@ -215,9 +215,9 @@ def _set_verdict(name: str, payload: bytes) -> tuple[bool, object]:
 AGREEMENT = [
     (name, value)
     for name in RUNTIME_SETTING_NAMES
-    if name != "armed"
+    if name not in ("armed", "recording")
     for value in _probe_values(name)
-] + [("armed", True), ("armed", False), ("armed", 2), ("armed", -1)]
+] + [(switch, value) for switch in ("armed", "recording") for value in (True, False, 2, -1)]
 
 
 @pytest.mark.parametrize(("name", "value"), AGREEMENT)

@@ -62,8 +62,10 @@ class ArtisanBridge:
 
     config: the validated `artisan:` section.
     roast_command: submits a roast command to the runtime's queue (non-blocking),
-        called with "start" on Artisan's charge command and "drop" on its drop
-        command; None ignores them.
+        called with "start" on Artisan's charge command, "drop" on its drop
+        command, and the corrections "first_crack_now" / "false_alarm" on
+        `artisan.first_crack_command` / `false_alarm_command` (an FCs button
+        action; docs/RECORDINGS.md); None ignores them.
     """
 
     def __init__(
@@ -172,6 +174,10 @@ class ArtisanBridge:
         if e.event_type == FIRST_CRACK_END:
             self._push(add_event(FCE_EVENT))
             return
+        if e.event_type == "false_alarm":  # Artisan has no "unmark": the flag drops to 0
+            with self._lock:
+                self._flag = 0
+            return
         with self._lock:
             self._flag = 1
         self._push(add_event(FCS_EVENT))
@@ -233,8 +239,7 @@ class ArtisanBridge:
             log.info("Artisan client %s disconnected", peer)
 
     async def _dispatch(self, connection: ServerConnection, item: Incoming) -> None:
-        cfg = self._config
-        command = {cfg.charge_command: "start", cfg.drop_command: "drop"}.get(item.name)
+        command = self._config.roast_commands().get(item.name)
         if command is not None and self._roast_command is not None:
             log.info("Artisan sent %s: roast %s", item.name, command)
             self._roast_command(command)  # only queued; the scoring thread applies it

@@ -39,7 +39,7 @@ from pydantic import Field, model_validator
 
 from agent.config.bounds import FieldBounds, field_adapter, field_bounds
 from agent.config.errors import KeyedValueError
-from agent.config.sections import Section
+from agent.config.sections import RecordingConfig, Section
 from agent.core.cadence import CadenceConfig
 from agent.core.settings import RUNTIME_SETTING_NAMES, DetectorSettings
 
@@ -105,21 +105,34 @@ class DetectorConfig(Section):
 
 
 RUNTIME_FIELDS: dict[str, str] = {
-    name: "auto_arm" if name == "armed" else name for name in RUNTIME_SETTING_NAMES
+    **{name: f"detector.{name}" for name in RUNTIME_SETTING_NAMES},
+    "armed": "detector.auto_arm",
+    "recording": "recording.enabled",
 }
-"""Runtime setting name (`<base>/<name>/set`) -> the `detector` key that bounds it."""
-if not set(RUNTIME_FIELDS.values()) <= set(DetectorConfig.model_fields):  # pragma: no cover
-    raise TypeError(f"a runtime setting has no detector field: {RUNTIME_FIELDS}")
+"""Runtime setting name (`<base>/<name>/set`) -> the config key (`section.field`) that
+bounds it and gives its start value."""
+
+
+def _runtime_field(name: str) -> tuple[type[Section], str]:
+    section, key = RUNTIME_FIELDS[name].split(".")
+    return {"detector": DetectorConfig, "recording": RecordingConfig}[section], key
+
+
+if not all(  # pragma: no cover
+    _runtime_field(name)[1] in _runtime_field(name)[0].model_fields
+    for name in RUNTIME_SETTING_NAMES
+):
+    raise TypeError(f"a runtime setting has no config field: {RUNTIME_FIELDS}")
 
 
 def setting_bounds(name: str) -> FieldBounds:
-    """Type and limits of a runtime setting, from its `DetectorConfig` field."""
-    return field_bounds(DetectorConfig, RUNTIME_FIELDS[name])
+    """Type and limits of a runtime setting, from its config field."""
+    return field_bounds(*_runtime_field(name))
 
 
 def check_setting(name: str, value: Any) -> Any:
-    """`value` validated as the setting's `DetectorConfig` field alone (type and range).
+    """`value` validated as the setting's config field alone (type and range).
 
     Raises pydantic's ValidationError; the caller turns it into its own message.
     """
-    return field_adapter(DetectorConfig, RUNTIME_FIELDS[name]).validate_python(value)
+    return field_adapter(*_runtime_field(name)).validate_python(value)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from pathlib import Path
 from typing import Any, Literal
@@ -16,9 +17,11 @@ from agent.config.sections import (
     AudioConfig,
     ControllerConfig,
     MqttConfig,
+    RecordingConfig,
     RoasterConfig,
     Section,
 )
+from agent.core.settings import DetectorSettings
 
 PUBLISHED_MODEL = "syamaner/coffee-first-crack-detection"
 
@@ -42,6 +45,7 @@ class AgentConfig(Section):
     mqtt: MqttConfig = MqttConfig()
     artisan: ArtisanConfig = ArtisanConfig()
     controller: ControllerConfig = ControllerConfig()
+    recording: RecordingConfig = RecordingConfig()
     roasters: list[RoasterConfig] = Field(default_factory=list, max_length=16)
 
     @model_validator(mode="after")
@@ -57,6 +61,10 @@ class AgentConfig(Section):
             if len(set(ports)) != len(ports):
                 raise ValueError("roasters: give each roaster its own artisan_port")
         return self
+
+    def to_settings(self) -> DetectorSettings:
+        """The runtime settings at start-up: the detector's, and the recording switch."""
+        return dataclasses.replace(self.detector.to_settings(), recording=self.recording.enabled)
 
     def with_detector(self, **changes: Any) -> AgentConfig:
         """A copy with some `detector` keys changed, validated as the file would be.

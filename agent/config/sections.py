@@ -85,14 +85,29 @@ class ArtisanConfig(Section):
     flag_node: str = Field("fc", pattern=_NODE, max_length=64)
     charge_command: str = Field("startRoasting", pattern=_NODE, max_length=64)
     drop_command: str = Field("endRoasting", pattern=_NODE, max_length=64)
+    # The user's corrections (docs/RECORDINGS.md): FCs pressed by hand, and a false alarm.
+    first_crack_command: str = Field("firstCrack", pattern=_NODE, max_length=64)
+    false_alarm_command: str = Field("falseAlarm", pattern=_NODE, max_length=64)
 
     @model_validator(mode="after")
     def _distinct(self) -> ArtisanConfig:
         if self.probability_node == self.flag_node:
             raise ValueError(f"probability_node and flag_node are both {self.flag_node!r}")
-        if self.charge_command == self.drop_command:
-            raise ValueError(f"charge_command and drop_command are both {self.drop_command!r}")
+        names = ("charge_command", "drop_command", "first_crack_command", "false_alarm_command")
+        for i, first in enumerate(names):
+            for second in names[i + 1:]:
+                if getattr(self, first) == getattr(self, second):
+                    raise ValueError(f"{first} and {second} are both {getattr(self, first)!r}")
         return self
+
+    def roast_commands(self) -> dict[str, str]:
+        """Artisan command name -> roast action (`roast/set` vocabulary)."""
+        return {
+            self.charge_command: "start",
+            self.drop_command: "drop",
+            self.first_crack_command: "first_crack_now",
+            self.false_alarm_command: "false_alarm",
+        }
 
 
 def _check_topic_filter(topic: str) -> str:
@@ -168,3 +183,18 @@ class RoasterConfig(Section):
     source: str = Field("mic", min_length=1, max_length=1024)
     channel: int | None = Field(None, ge=0, le=63)
     artisan_port: int | None = Field(None, ge=1, le=65535)
+
+
+class RecordingConfig(Section):
+    """Roast recording for learning from your own roaster (docs/RECORDINGS.md); off by default.
+
+    `enabled` is the start value of the `recording` runtime setting (Home
+    Assistant's "Recording" switch, `<base>/recording/set`).
+    """
+
+    enabled: bool = False
+    dir: Path | None = Field(None, description="default: <state_dir>/recordings")
+    max_gb: float = Field(2.0, gt=0, le=100_000)
+    min_free_gb: float = Field(1.0, ge=0, le=100_000)
+    max_roast_min: float = Field(45.0, ge=1, le=600)
+

@@ -28,7 +28,10 @@ if TYPE_CHECKING:
     from agent.core.detector import Detector
     from agent.core.settings import DetectorSettings
 
-RoastAction = Literal["start", "drop", "reset"]
+RoastAction = Literal["start", "drop", "reset", "first_crack_now", "false_alarm"]
+CORRECTIONS: tuple[str, ...] = ("first_crack_now", "false_alarm")
+"""Roast actions that are the user's corrections (docs/RECORDINGS.md); the runtime
+applies them itself, because they record a mark and may publish an event."""
 
 
 @dataclass(frozen=True)
@@ -42,7 +45,8 @@ class SetSetting:
 
 @dataclass(frozen=True)
 class RoastCommand:
-    """`start` (CHARGE), `drop` (DROP) or `reset` the roast at the current stream time."""
+    """`start` (CHARGE), `drop` (DROP) or `reset` the roast at the current stream time,
+    or a correction: `first_crack_now` (the user hears it) or `false_alarm`."""
 
     action: RoastAction
     origin: str = "mqtt"
@@ -122,6 +126,8 @@ def apply_command(
             raise ValueError(str(exc)) from None
     if isinstance(command, RoastCommand):
         actions = {"start": detector.start, "drop": detector.drop, "reset": detector.reset}
+        if command.action in CORRECTIONS:
+            return settings  # the runtime records the mark and applies it (Runtime._correct)
         if command.action not in actions:
             raise ValueError(f"unknown roast command {command.action!r}")
         actions[command.action](now_s)

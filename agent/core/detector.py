@@ -31,6 +31,11 @@ Decisions written down here:
 - `drop` ends the roast: the phase goes to `idle`, the latch stays (the roast
   had its first crack) and `development_s` freezes.
 - `reset` forgets the roast; with `auto_arm` a fresh roast starts at once.
+- The user outranks the model (docs/RECORDINGS.md): `confirm_by_user` confirms
+  first crack at once, with the onset at that instant (the user hears it now),
+  while a roast runs and nothing is confirmed yet, even with `armed OFF`.
+  `retract` withdraws a confirmation (a false alarm): the phase returns to
+  `armed` and the detector listens again, from zero evidence.
 """
 
 from __future__ import annotations
@@ -137,6 +142,22 @@ class Detector:
         self.roast_end_s = None
         self.roast_start_s = now_s if self.auto_arm else None
         self.armed = self.auto_arm
+
+    def confirm_by_user(self, now_s: float) -> Confirmation | None:
+        """First crack confirmed by the user at `now_s`; None when no roast runs or one is
+        already confirmed (the user's mark is then a label only)."""
+        running = self.roast_start_s is not None and self.roast_end_s is None
+        if not running or self.confirmation is not None:
+            return None
+        self.confirmation = Confirmation(now_s, now_s, 1.0, 0)
+        self._clear_evidence()
+        return self.confirmation
+
+    def retract(self) -> Confirmation | None:
+        """Withdraw the confirmation (a false alarm); returns it, or None if there was none."""
+        withdrawn, self.confirmation = self.confirmation, None
+        self._clear_evidence()
+        return withdrawn
 
     def set_armed(self, armed: bool, now_s: float) -> None:
         """`armed/set`: ON starts the roast clock if none runs; OFF pauses counting."""

@@ -1,4 +1,4 @@
-"""Building the telemetry, `first_crack`, `first_crack_end` and `state` payloads.
+"""Building the telemetry, `first_crack`, `first_crack_end`, `false_alarm` and `state` payloads.
 
 Kept apart from `Runtime` so the runtime reads as "window in, announcements
 out": these functions only turn stream seconds into wall and roast clocks.
@@ -12,7 +12,13 @@ from typing import Any
 
 from agent.core.crack_end import CrackEnd, CrackEndTracker, FirstCrackEndEvent
 from agent.core.detector import Confirmation, Decision, Detector
-from agent.core.messages import FirstCrackEvent, RoastState, Telemetry, iso_utc
+from agent.core.messages import (
+    FalseAlarmEvent,
+    FirstCrackEvent,
+    RoastState,
+    Telemetry,
+    iso_utc,
+)
 from agent.core.settings import DetectorSettings
 
 WallClock = Callable[[float], float]  # stream seconds -> epoch seconds
@@ -54,6 +60,35 @@ def first_crack_event(
     c = confirmation
     return FirstCrackEvent(
         **_event_fields(c.detected_s, c, detector, wall, c.probability, c.positive_windows, model)
+    )
+
+
+def user_first_crack_event(
+    confirmation: Confirmation, detector: Detector, wall: WallClock, model: str
+) -> FirstCrackEvent:
+    """The first-crack event the user made with `first_crack_now` (source `user`)."""
+    c = confirmation
+    fields = _event_fields(c.detected_s, c, detector, wall, c.probability, 0, model)
+    return FirstCrackEvent(**fields, source="user")
+
+
+def false_alarm_event(
+    withdrawn: FirstCrackEvent, now_s: float, detector: Detector, wall: WallClock, origin: str
+) -> FalseAlarmEvent:
+    """The `false_alarm` event that withdraws `withdrawn`, said at stream time `now_s`."""
+    return FalseAlarmEvent(
+        event_id=str(uuid.uuid4()),
+        ts=iso_utc(wall(now_s)),
+        onset_ts=withdrawn.onset_ts,
+        roast_s=_roast(detector, now_s),
+        onset_roast_s=withdrawn.onset_roast_s,
+        audio_s=round(now_s, 3),
+        onset_audio_s=withdrawn.onset_audio_s,
+        probability=withdrawn.probability,
+        positive_windows=withdrawn.positive_windows,
+        model=withdrawn.model,
+        retracts=withdrawn.event_id,
+        origin=origin,
     )
 
 

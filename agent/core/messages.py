@@ -71,6 +71,9 @@ class FirstCrackEvent:
     probability: p(first_crack) of the confirming window.
     positive_windows: positives inside the confirm span at confirmation.
     model: the model reference that produced the probabilities.
+    source: `agent` (the detector confirmed it) or `user` (`first_crack_now`
+        before the agent heard it: probability 1, no positive windows, the
+        onset is the moment the user spoke).
     """
 
     event_id: str
@@ -84,9 +87,25 @@ class FirstCrackEvent:
     positive_windows: int
     model: str
     event_type: str = "first_crack"
+    source: str = "agent"
 
     def to_payload(self) -> dict[str, Any]:
         return asdict(self)
+
+
+@dataclass(frozen=True)
+class FalseAlarmEvent(FirstCrackEvent):
+    """`false_alarm` on `<base>/event`: the user withdrew a first-crack event.
+
+    `ts`, `roast_s` and `audio_s` are when the user said so; the onset fields
+    are the withdrawn event's. retracts: the withdrawn event's `event_id`.
+    origin: the transport the correction came from (`mqtt`, `artisan`).
+    """
+
+    retracts: str = ""
+    origin: str = ""
+    event_type: str = "false_alarm"
+    source: str = "user"
 
 
 @dataclass(frozen=True)

@@ -29,7 +29,8 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from agent.core.commands import Command, CommandQueue, RoastCommand, apply_command
+from agent.core.commands import CORRECTIONS, Command, CommandQueue, RoastCommand, apply_command
+from agent.core.corrections import Corrections
 from agent.core.crack_end import CrackEndTracker, FirstCrackEndEvent
 from agent.core.detector import Decision, Detector, Phase
 from agent.core.events import (
@@ -41,15 +42,14 @@ from agent.core.events import (
     telemetry,
 )
 from agent.core.messages import FirstCrackEvent, RoastState, Telemetry
+from agent.core.roast_view import RoastView
 from agent.core.scoring import dbfs
 from agent.core.settings import DetectorSettings
 from agent.core.sinks import Sink
 
 log = logging.getLogger("firstcrack.runtime")
 
-# While in first crack, re-publish state this often (stream seconds) so that
-# `development_s` counts up for dashboards without a message per window.
-STATE_REFRESH_S = 10.0
+STATE_REFRESH_S = 10.0  # stream s; state re-published this often in first crack (development_s)
 
 
 class Scorer(Protocol):
@@ -94,6 +94,7 @@ class Runtime:
         self._last_health: dict[str, Any] = {}
         self.telemetry_extras: dict[str, Callable[[], Any]] = {}
         self.event: FirstCrackEvent | None = None
+        self.corrections = Corrections()  # the user's marks for this roast
         # Opt-in first-crack END detection (agent/core/crack_end.py); the Agent turns it on.
         self.crack_end: CrackEndTracker | None = None
         ratio = lambda: development_ratio(self._detector, self._stream_s)  # noqa: E731
@@ -102,6 +103,7 @@ class Runtime:
         self.state_extras["development_ratio"] = ratio
         self.state_extras["first_crack_end_ts"] = lambda: ended()[0]
         self.state_extras["first_crack_end_roast_s"] = lambda: ended()[1]
+        self.state_extras.update(self.corrections.state_fields(self._wall))
 
     # -- time ------------------------------------------------------------
     def _wall(self, stream_s: float) -> float:
@@ -250,7 +252,7 @@ class Runtime:
         with self._lock:
             return self._settings
 
-    settings = current_settings
+    settings = current_settings  # the MQTT CommandHandler's name for it
 
     def snapshot(self) -> RoastState:
         with self._lock:
@@ -263,6 +265,14 @@ class Runtime:
             | self._health_locked(remember=True)
         )
         return roast_state(self._detector, self._stream_s, self._wall, self._settings, extra)
+
+    def roast_view(self) -> RoastView:
+        """The current roast for sinks that need more than the messages (the recorder)."""
+        with self._lock:
+            det = self._detector
+            self.corrections.follow(det)
+            return RoastView(self._stream_s, det.roast_start_s, det.roast_end_s,
+                             tuple(self.corrections.marks), self._settings, self._anchor)
 
     def _health_locked(self, remember: bool = False) -> dict[str, Any]:
         health = {key: fn() for key, fn in self.health_extras.items()}
@@ -290,17 +300,28 @@ class Runtime:
         return len(commands)
 
     def _apply(self, command: Command) -> None:
+        event = None
         with self._lock:
             before = self._settings
             self._settings = apply_command(self._detector, before, command, self._stream_s)
+            if isinstance(command, RoastCommand) and command.action in CORRECTIONS:
+                event = self.corrections.apply(
+                    command.action, command.origin, self._detector, self._stream_s,
+                    self._wall, self.scorer.name, self.event,
+                )
+            self.corrections.follow(self._detector)
             if isinstance(command, RoastCommand) and self._detector.confirmation is None:
                 self.event = None
+            if event is not None and event.event_type == "first_crack":
+                self.event = event
             settings = self._settings
             snapshot = self._snapshot_locked()
         if settings != before and self._persistence is not None:
             self._persistence.save(settings.runtime_values())
         log.info("%s command applied: %s", command.origin, command)
         for sink in self.sinks:
+            if event is not None:
+                sink.event(event)
             sink.publish_settings(settings)
             sink.state(snapshot)
 

@@ -19,6 +19,7 @@ RUNTIME_SETTING_NAMES: tuple[str, ...] = (
     "confirm_s",
     "hop_s",
     "armed",
+    "recording",
 )
 
 
@@ -37,6 +38,8 @@ class DetectorSettings:
     silence_dbfs: windows quieter than this RMS level (dBFS) score 0.
     rule: "evidence" (leaky count of positives) or "k_of_n" (the published
         5-in-20 style count); set in the config file, not over MQTT.
+    recording: whether roasts are recorded (agent/recording/); the config's
+        `recording.enabled` is its start value, Home Assistant's switch changes it.
     """
 
     threshold: float = 0.6
@@ -47,6 +50,7 @@ class DetectorSettings:
     min_roast_s: float = 0.0
     silence_dbfs: float = -70.0
     rule: ConfirmRule = "evidence"
+    recording: bool = False
 
     def runtime_values(self) -> dict[str, Any]:
         """The `/state` payload values, keyed by runtime setting name."""

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from agent.config import RUNTIME_FIELDS, AgentConfig
+from agent.config import AgentConfig, check_setting
 from agent.core.commands import RestoreSettings, RoastCommand
 from agent.core.settings import RUNTIME_SETTING_NAMES
 from agent.core.sinks import Sink
@@ -44,11 +44,15 @@ def restored_settings(config: AgentConfig, store: Any | None) -> RestoreSettings
     """
     if store is None:
         return None
-    saved = {k: v for k, v in store.load().items() if k in RUNTIME_SETTING_NAMES}
+    # Not the recording switch: at start-up the config decides whether anything is recorded
+    # (README, "Recording your roasts"), so turning it off in the file always holds.
+    saved = {
+        k: v for k, v in store.load().items() if k in RUNTIME_SETTING_NAMES and k != "recording"
+    }
     kept = {}
     for name, value in saved.items():
         try:
-            config.with_detector(**{RUNTIME_FIELDS[name]: value})
+            check_setting(name, value)
         except (ValueError, TypeError) as exc:
             log.warning("ignoring persisted setting %s=%r that no longer fits: %s", name, value,
                         str(exc).splitlines()[0])

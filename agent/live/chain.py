@@ -90,13 +90,13 @@ def build_chain(
 ) -> Chain:
     """Assemble the chain that `config` describes.
 
-    `settings` overrides `config.detector.to_settings()` (the agent passes the
+    `settings` overrides `config.to_settings()` (the agent passes the
     settings persisted from earlier `/set`s).
     """
     detector = config.detector
     runtime = Runtime(
         scorer,
-        settings or detector.to_settings(),
+        settings or config.to_settings(),
         sinks=sinks,
         window_s=detector.window_s,
         auto_arm=detector.auto_arm,

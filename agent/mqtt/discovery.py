@@ -18,6 +18,7 @@ import importlib.metadata
 from dataclasses import dataclass
 from typing import Any
 
+from agent.mqtt.discovery_learning import learning_entities
 from agent.mqtt.topics import Topics
 
 PACKAGE = "firstcrack-agent"
@@ -268,6 +269,7 @@ def discovery_messages(
                 "retain": False,
             },
         ),
+        *learning_entities(topics, _only_event("false_alarm")),
     ]
     device = _device(topics.agent_id, model_name, sw_version)
     messages = []

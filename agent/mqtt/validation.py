@@ -22,10 +22,11 @@ from typing import Any
 from pydantic import ValidationError
 
 from agent.config import check_setting, setting_bounds
+from agent.core.commands import CORRECTIONS
 from agent.core.settings import RUNTIME_SETTING_NAMES
 
 MAX_PAYLOAD_BYTES = 64
-ROAST_COMMANDS: tuple[str, ...] = ("start", "drop", "reset")
+ROAST_COMMANDS: tuple[str, ...] = ("start", "drop", "reset", *CORRECTIONS)
 
 _FLOAT = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
 _INT = re.compile(r"[+-]?[0-9]+")
@@ -111,7 +112,8 @@ def parse_setting(name: str, payload: bytes) -> Any:
 
 
 def parse_roast_command(payload: bytes) -> str:
-    """Validate a `<base>/roast/set` payload: `start`, `drop` or `reset` (any case)."""
+    """Validate a `<base>/roast/set` payload: `start`, `drop`, `reset`, or a correction,
+    `first_crack_now` or `false_alarm` (any case)."""
     text = _decode(payload, "roast").lower()
     if text not in ROAST_COMMANDS:
         raise CommandError(

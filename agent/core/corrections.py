@@ -1,0 +1,102 @@
+"""The user's corrections: `first_crack_now` and `false_alarm` (docs/RECORDINGS.md).
+
+A correction is two things at once. It is a label: every one becomes a
+`UserMark` of the current roast, which the recorder writes into the roast's
+sidecar and `firstcrack tune` learns from. And it acts, because the user
+outranks the model:
+
+- `first_crack_now` while a roast runs and nothing is confirmed: first crack
+  is confirmed now, and a `first_crack` event with `source: "user"` goes out,
+  so a roaster controller starts its development timer as it would for the
+  agent's own event. When the agent had already confirmed, the mark is only a
+  label (the event is not sent twice).
+- `false_alarm` while first crack is confirmed: the confirmation is withdrawn
+  and a `false_alarm` event naming the withdrawn `event_id` goes out; the
+  detector listens again. With nothing confirmed, the mark is only a label.
+
+Marks belong to one roast: a new roast (start, reset, arming after a drop)
+clears them; a drop keeps them, so a correction made just after DROP still
+lands in that roast's recording.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from agent.core.detector import Detector
+from agent.core.events import false_alarm_event, user_first_crack_event
+from agent.core.messages import FirstCrackEvent, iso_utc
+from agent.core.roast_view import MarkKind, UserMark
+
+log = logging.getLogger("firstcrack.corrections")
+
+_KINDS: dict[str, MarkKind] = {"first_crack_now": "first_crack", "false_alarm": "false_alarm"}
+
+
+class Corrections:
+    """This roast's user marks; `apply` turns one correction into a mark and maybe an event."""
+
+    def __init__(self) -> None:
+        self.marks: list[UserMark] = []
+        self._roast_start_s: float | None = None
+
+    def follow(self, detector: Detector) -> None:
+        """Forget the marks when the detector has started another roast."""
+        if detector.roast_start_s != self._roast_start_s:
+            self._roast_start_s = detector.roast_start_s
+            self.marks.clear()
+
+    def apply(
+        self,
+        action: str,
+        origin: str,
+        detector: Detector,
+        now_s: float,
+        wall: Callable[[float], float],
+        model: str,
+        last_event: FirstCrackEvent | None,
+    ) -> FirstCrackEvent | None:
+        """Record the mark; the event to publish (a user first crack or a false alarm), if any."""
+        if action not in _KINDS:
+            raise ValueError(f"not a correction: {action!r}")
+        self.follow(detector)
+        self.marks.append(UserMark(_KINDS[action], round(now_s, 3), iso_utc(wall(now_s)), origin))
+        if action == "first_crack_now":
+            confirmation = detector.confirm_by_user(now_s)
+            if confirmation is None:
+                log.info("first_crack_now kept as a label (%s)", _why_label_only(detector))
+                return None
+            log.info("first crack confirmed by the user at stream %.1f s", now_s)
+            return user_first_crack_event(confirmation, detector, wall, model)
+        if detector.confirmation is None or last_event is None:
+            detector.retract()
+            log.info("false_alarm kept as a label (no first crack is confirmed)")
+            return None
+        detector.retract()
+        log.info("first crack %s withdrawn as a false alarm", last_event.event_id)
+        return false_alarm_event(last_event, now_s, detector, wall, origin)
+
+    def state_fields(self, wall: Callable[[float], float]) -> dict[str, Callable[[], Any]]:
+        """`state` keys: `user_label` (this roast has a mark) and `user_first_crack_ts`."""
+
+        def first_crack_ts() -> str | None:
+            standing = self.user_first_crack_s
+            return None if standing is None else iso_utc(wall(standing))
+
+        return {"user_label": lambda: bool(self.marks), "user_first_crack_ts": first_crack_ts}
+
+    @property
+    def user_first_crack_s(self) -> float | None:
+        """Stream seconds of the user's standing first-crack mark (None: none, or withdrawn)."""
+        standing = None
+        for mark in self.marks:
+            standing = mark.audio_s if mark.kind == "first_crack" else None
+        return standing
+
+
+def _why_label_only(detector: Detector) -> str:
+    if detector.confirmation is not None:
+        return "first crack was already confirmed"
+    return "no roast is running"

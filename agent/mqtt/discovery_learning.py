@@ -1,0 +1,85 @@
+"""Home Assistant entities for learning from the user's roasts (docs/RECORDINGS.md).
+
+Kept beside `discovery.py`, which adds them to the device: two buttons that
+send the corrections on `roast/set`, the event entity for a withdrawn first
+crack, the recording switch, and diagnostics that say whether this roast has
+a user label and how much the recordings take on disk.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from agent.mqtt.topics import Topics
+
+Entity = tuple[str, str, dict[str, Any]]  # (component, object id, component-specific config)
+
+
+def _button(topics: Topics, object_id: str, name: str, icon: str) -> Entity:
+    config = {"name": name, "command_topic": topics.roast_set, "payload_press": object_id,
+              "icon": icon, "qos": 1, "retain": False}
+    return "button", object_id, config
+
+
+def learning_entities(topics: Topics, only_event: str) -> list[Entity]:
+    """The entities; `only_event` is the event template for `false_alarm` (discovery.py)."""
+    return [
+        _button(topics, "first_crack_now", "First crack now", "mdi:ear-hearing"),
+        _button(topics, "false_alarm", "False alarm", "mdi:alarm-off"),
+        (
+            "event",
+            "first_crack_withdrawn",
+            {
+                "name": "First crack false alarm",
+                "state_topic": topics.event,
+                "event_types": ["false_alarm"],
+                "value_template": only_event,
+                "qos": 1,
+            },
+        ),
+        (
+            "switch",
+            "recording",
+            {
+                "name": "Recording",
+                "command_topic": topics.setting_set("recording"),
+                "state_topic": topics.setting_state("recording"),
+                "payload_on": "ON",
+                "payload_off": "OFF",
+                "state_on": "ON",
+                "state_off": "OFF",
+                "icon": "mdi:record-rec",
+                "entity_category": "config",
+                "qos": 1,
+                "retain": False,
+            },
+        ),
+        (
+            "binary_sensor",
+            "user_label",
+            {
+                "name": "Roast labelled by you",
+                "state_topic": topics.state,
+                "value_template": "{{ 'ON' if value_json.user_label | default(false) else 'OFF' }}",
+                "payload_on": "ON",
+                "payload_off": "OFF",
+                "entity_category": "diagnostic",
+                "qos": 1,
+            },
+        ),
+        (
+            "sensor",
+            "recordings_size",
+            {
+                "name": "Recordings on disk",
+                "state_topic": topics.state,
+                "value_template": "{{ value_json.recordings_mb | default(None) }}",
+                "unit_of_measurement": "MB",
+                "device_class": "data_size",
+                "state_class": "measurement",
+                "entity_category": "diagnostic",
+                "suggested_display_precision": 0,
+                "qos": 1,
+            },
+        ),
+    ]
