@@ -150,6 +150,7 @@ def test_home_assistant_online_triggers_republish(
         ("confirm_s", b"30", "30", 30.0),
         ("hop_s", b"1.5", "1.5", 1.5),
         ("armed", b"off", "OFF", False),
+        ("recording", b"ON", "ON", True),
     ],
 )
 def test_set_round_trip(
@@ -186,6 +187,21 @@ def test_roast_start_reaches_the_handler(
     _send(mosquitto.port, f"{BASE}/roast/set", b"start")
     sub.wait_for(lambda m: m.json()["phase"] == "armed")
     assert handler.roast_commands == ["start"]
+
+
+def test_corrections_reach_the_handler_through_the_broker(
+    mosquitto: Mosquitto, sink_factory: Any, subscriber_factory: Any
+) -> None:
+    """What Home Assistant's "First crack now" and "False alarm" buttons send."""
+    handler = FakeHandler()
+    sink = sink_factory(mosquitto.port, handler)
+    assert sink.wait_connected(10)
+    for payload in (b"first_crack_now", b"false_alarm"):
+        _send(mosquitto.port, f"{BASE}/roast/set", payload)
+    deadline = time.monotonic() + 10
+    while len(handler.roast_commands) < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert handler.roast_commands == ["first_crack_now", "false_alarm"]
 
 
 # Every third malformed payload, plus each setting at least once, through the broker.
