@@ -44,17 +44,20 @@ def _imports(path: Path) -> set[str]:
 
 
 def test_layers_depend_one_way() -> None:
-    """core <- edges (sources, mqtt, artisan) <- live, setup <- tools/cli; models never imports
-    agent."""
+    """core <- edges (sources, mqtt, artisan, recording) <- live, setup <- tools/cli; models
+    never imports agent."""
     rules = {
         "agent/core": ("agent.sources", "agent.mqtt", "agent.artisan", "agent.live",
-                       "agent.tools", "agent.cli", "agent.config", "models"),
+                       "agent.tools", "agent.cli", "agent.config", "agent.recording",
+                       "models"),
         "agent/sources": ("agent.mqtt", "agent.artisan", "agent.live", "agent.tools",
-                          "agent.cli"),
+                          "agent.cli", "agent.recording"),
         "agent/mqtt": ("agent.sources", "agent.artisan", "agent.live", "agent.tools",
-                       "agent.cli"),
+                       "agent.cli", "agent.recording"),
         "agent/artisan": ("agent.sources", "agent.mqtt", "agent.live", "agent.tools",
-                          "agent.cli"),
+                          "agent.cli", "agent.recording"),
+        "agent/recording": ("agent.sources", "agent.mqtt", "agent.artisan", "agent.live",
+                            "agent.setup", "agent.tools", "agent.cli", "models"),
         "agent/live": ("agent.tools", "agent.cli"),
         "agent/setup": ("agent.live", "agent.tools", "agent.cli"),
         "models": ("agent",),

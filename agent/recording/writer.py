@@ -1,0 +1,324 @@
+"""The recorder's writer thread: a ring of recent audio, the FLAC being written, the sidecars.
+
+Everything slow happens here, never on the capture or scoring thread: FLAC
+encoding, sidecar JSON, the disk budget. Both threads talk to it through one
+unbounded `queue.SimpleQueue` whose `put` never blocks, so a slow or stalled
+disk costs memory (64 kB per second of audio), never a dropped block.
+
+Decisions:
+- Positions are absolute sample counts of the stream (the runtime's clock).
+  Audio arrives as `(position, block)`; a position that does not follow the
+  last one (the tap was off) restarts the ring there.
+- A ring of the last `ring_s` seconds is the pre-roll: a file may start up to
+  that far back, so a roast start applied late still starts the file at
+  `roast_start_s`. An earlier start is moved to the oldest sample held (the
+  sidecar's times follow the file's real start).
+- The file trails the stream by `hold_s`: a finish decided a little after
+  its instant (DROP is applied at the runtime's position, which may be a
+  block behind) still ends the file at exactly that sample. A finish that
+  comes later than `hold_s` ends the file where it already is.
+- The FLAC and its first sidecar are created with the first samples written,
+  so the name carries the real start's UTC time (`free_stem`).
+- Any OSError or libsndfile error (disk full, permission, a vanished folder)
+  ends the current file, is logged once per kind, reported by `error`, and
+  marks the record failed; the thread lives on and tries again at the next
+  roast.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from agent.recording.budget import WRITING, WRITING_LOCK, Budget
+from agent.recording.commands import (
+    AudioFile,
+    Finish,
+    Open,
+    OpenFile,
+    Rewrite,
+    free_stem,
+    open_flac,
+)
+from agent.recording.ring import Ring
+from agent.recording.sidecar import SAMPLE_RATE, RecordSnapshot, build_sidecar, write_json_atomic
+
+log = logging.getLogger("firstcrack.recording")
+
+BUDGET_FULL = ("recording paused: the recordings budget (recording.max_gb / min_free_gb) is "
+               "exceeded and only user-labelled recordings are left")
+
+
+_STOP = object()
+
+
+class Writer:
+    """The writer thread (module docstring); `put_audio` and `put` may be called anywhere."""
+
+    def __init__(
+        self,
+        directory: Path,
+        agent_id: str,
+        max_bytes: float,
+        min_free_bytes: float,
+        open_audio: Callable[[Path], AudioFile] = open_flac,
+        ring_s: float = 60.0,
+        hold_s: float = 5.0,
+        chunk_s: float = 1.0,
+        budget_every_s: float = 30.0,
+    ) -> None:
+        self.directory, self.agent_id = directory, agent_id
+        self.budget = Budget(directory, max_bytes, min_free_bytes)
+        self._open_audio = open_audio
+        self._ring = Ring(int(ring_s * SAMPLE_RATE))
+        self._hold, self._chunk = int(hold_s * SAMPLE_RATE), int(chunk_s * SAMPLE_RATE)
+        self._budget_every = int(budget_every_s * SAMPLE_RATE)
+        self._since_check = 0
+        self._file: OpenFile | None = None
+        self._done: OrderedDict[int, tuple[str, int, int, str | None]] = OrderedDict()
+        self._q: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._failed: set[int] = set()
+        self._logged: set[str] = set()
+        self.error: str | None = None
+        self._thread = threading.Thread(target=self._run, name="recording-writer", daemon=True)
+
+    # --- any thread ---------------------------------------------------------------------
+
+    def put_audio(self, position: int, block: np.ndarray) -> None:
+        self._q.put((position, block))
+
+    def put(self, command: Open | Finish | Rewrite) -> None:
+        self._q.put(command)
+
+    def failed(self, record_id: int) -> bool:
+        with self._lock:
+            return record_id in self._failed
+
+    def start(self) -> None:
+        if not self._thread.is_alive():
+            self._thread.start()
+
+    def stop(self, timeout: float) -> bool:
+        """Finish what is queued and end the thread; False when it is still busy after `timeout`."""
+        self._q.put(_STOP)
+        if not self._thread.is_alive():
+            return True
+        self._thread.join(timeout)
+        return not self._thread.is_alive()
+
+    # --- the writer thread ----------------------------------------------------------------
+
+    def _run(self) -> None:
+        self._guard(self.budget.refresh)
+        while True:
+            item = self._q.get()
+            if item is _STOP:
+                break
+            if isinstance(item, tuple):
+                self._guard(self._audio, *item)
+            else:
+                handler = {Open: self._open, Finish: self._finish, Rewrite: self._rewrite}
+                self._guard(handler[type(item)], item)
+        self._guard(self._shutdown)
+
+    def _guard(self, fn: Callable[..., None], *args: Any) -> None:
+        before = self._file
+        try:
+            fn(*args)
+        except Exception as exc:  # noqa: BLE001 - the writer outlives any surprise
+            f, self._file = self._file, None
+            if f is not None:
+                self._abandon(f, exc)
+            else:  # failed while closing: the record is over either way
+                self._report(f"recording paused: {exc}", f"{type(exc).__name__}:"
+                             f"{getattr(exc, 'errno', None)}",
+                             before.record_id if before is not None else None)
+
+    def _audio(self, position: int, block: np.ndarray) -> None:
+        ring = self._ring
+        step = ring.size // 4
+        if len(block) > step:  # keep each step small against the ring
+            for i in range(0, len(block), step):
+                self._audio(position + i, block[i : i + step])
+            return
+        if position != ring.end:
+            self._gap(position)
+        f = self._file
+        if f is not None and f.pos < ring.end + len(block) - ring.size:  # about to be lost
+            self._write_to(f, ring.end if f.end is None else min(ring.end, f.end))
+        ring.append(block)
+        self._pump()
+
+    def _gap(self, position: int) -> None:
+        f = self._file
+        if f is not None:
+            if f.handle is None:  # nothing written yet: start where the audio is
+                f.start = f.pos = max(f.start, position)
+            else:
+                f.end = f.pos
+                self._close(f, f.reason or "gap")
+        self._ring.restart(position)
+
+    def _pump(self, flush: bool = False) -> None:
+        f = self._file
+        if f is None:
+            return
+        if f.end is not None and self._ring.end >= f.end:
+            self._write_to(f, f.end)
+            if self._file is f:
+                self._close(f, f.reason)
+            return
+        limit = self._ring.end if flush else self._ring.end - self._hold
+        if f.end is not None:
+            limit = min(limit, f.end)
+        if limit - f.pos >= self._chunk or (flush and limit > f.pos):
+            self._write_to(f, limit)
+
+    def _write_to(self, f: OpenFile, b: int) -> None:
+        if b <= f.pos:
+            return
+        if f.handle is None:
+            self._create(f)
+        a = max(f.pos, self._ring.available)
+        assert f.handle is not None
+        if a > f.pos:  # cannot happen while hold_s < ring_s; keep the timeline anyway
+            log.warning("recording: %d samples were lost before writing", a - f.pos)
+            f.handle.write(np.zeros(a - f.pos, np.float32))
+        f.handle.write(self._ring.read(a, b))
+        self._since_check += b - f.pos
+        f.pos = b
+        if self._since_check >= self._budget_every:
+            self._since_check = 0
+            if self._enforce():
+                f.end = f.pos
+                self._close(f, "budget_full")
+
+    def _create(self, f: OpenFile) -> None:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        f.stem = free_stem(self.directory, self.agent_id, f.snapshot.wall(f.start / SAMPLE_RATE))
+        f.path = self.directory / f"{f.stem}.flac"
+        f.handle = self._open_audio(f.path)
+        with WRITING_LOCK:
+            WRITING.add(f.path.resolve())
+        self._sidecar(f.stem, f.snapshot, f.start, 0)
+        with self._lock:
+            self.error = None
+        log.info("recording %s", f.path)
+
+    def _sidecar(self, stem: str, snap: RecordSnapshot, start: int, samples: int) -> None:
+        payload = build_sidecar(snap, f"{stem}.flac", start / SAMPLE_RATE, samples / SAMPLE_RATE)
+        write_json_atomic(self.directory / f"{stem}.json", payload)
+
+    def _close(self, f: OpenFile, reason: str | None) -> None:
+        """Finish the file: close the FLAC, write the complete sidecar."""
+        self._file = None
+        samples = f.written
+        if f.handle is not None:
+            try:
+                f.handle.close()
+            finally:
+                self._unregister(f)
+            snap = replace(f.snapshot, complete=True, end_reason=reason,
+                           end_s=(f.start + samples) / SAMPLE_RATE)
+            self._sidecar(f.stem, snap, f.start, samples)
+            self._remember(f, samples, reason)
+            log.info("recorded %s: %.1f s, %s", f.path, samples / SAMPLE_RATE, reason)
+        self.budget.refresh()
+
+    def _remember(self, f: OpenFile, samples: int, reason: str | None) -> None:
+        self._done[f.record_id] = (f.stem, f.start, samples, reason)
+        while len(self._done) > 8:
+            self._done.popitem(last=False)
+
+    def _unregister(self, f: OpenFile) -> None:
+        if f.path is not None:
+            with WRITING_LOCK:
+                WRITING.discard(f.path.resolve())
+
+    def _abandon(self, f: OpenFile, exc: BaseException) -> None:
+        """A disk error: give the file up, say so once, keep what can be kept."""
+        errno = getattr(exc, "errno", None)
+        self._report(f"recording paused: cannot write {f.path or self.directory}: {exc}",
+                     f"{type(exc).__name__}:{errno}", f.record_id)
+        if f.handle is not None:
+            try:
+                f.handle.close()
+            except Exception:  # noqa: BLE001 - already failing; the sidecar says the rest
+                pass
+            self._unregister(f)
+            try:
+                snap = replace(f.snapshot, complete=True, end_reason="error")
+                self._sidecar(f.stem, snap, f.start, f.written)
+                self._remember(f, f.written, "error")
+            except Exception:  # noqa: BLE001
+                pass
+
+    def _report(self, message: str, kind: str, record_id: int | None = None) -> None:
+        with self._lock:
+            self.error = message
+            if record_id is not None:
+                self._failed.add(record_id)
+            first = kind not in self._logged
+            self._logged.add(kind)
+        if first:
+            log.warning("%s", message)
+
+    def _enforce(self) -> bool:
+        """Apply the budget; True (and reported) when recording must pause."""
+        full = self.budget.enforce()
+        if full:
+            self._report(BUDGET_FULL, "budget_full", self._file.record_id if self._file else None)
+        return full
+
+    def _open(self, cmd: Open) -> None:
+        if self._file is not None:  # the recorder finishes first; be safe anyway
+            self._file.end = self._file.pos
+            self._close(self._file, "start")
+        if self._enforce():
+            with self._lock:
+                self._failed.add(cmd.record_id)
+            return
+        start = max(cmd.start, self._ring.available)
+        self._file = OpenFile(cmd.record_id, cmd.snapshot, start, start)
+        self._pump()
+
+    def _finish(self, cmd: Finish) -> None:
+        f = self._file
+        if f is None or f.record_id != cmd.record_id:
+            return  # already ended by the writer (budget, error): its sidecar says why
+        f.snapshot = cmd.snapshot
+        f.reason = cmd.snapshot.end_reason
+        f.end = max(self._ring.end if cmd.end is None else cmd.end, f.start)
+        self._pump()
+
+    def _rewrite(self, cmd: Rewrite) -> None:
+        f = self._file
+        if f is not None and f.record_id == cmd.record_id:
+            f.snapshot = cmd.snapshot
+            if f.handle is not None:
+                self._sidecar(f.stem, f.snapshot, f.start, f.written)
+            return
+        done = self._done.get(cmd.record_id)
+        if done is not None:
+            stem, start, samples, reason = done
+            snap = replace(cmd.snapshot, complete=True, end_reason=reason,
+                           end_s=(start + samples) / SAMPLE_RATE)
+            self._sidecar(stem, snap, start, samples)
+
+    def _shutdown(self) -> None:
+        f = self._file
+        if f is not None:
+            f.end = self._ring.end if f.end is None else min(f.end, self._ring.end)
+            self._pump(flush=True)
+            if self._file is f:
+                self._close(f, f.reason or "stopped")
+
