@@ -246,6 +246,18 @@ class Subscriber:
         self.client.loop_stop()
 
 
+def publish_once(port: int, topic: str, payload: bytes, retain: bool = False) -> None:
+    """Publish one QoS 1 message from a throwaway client (what a UI's button press does)."""
+    client = mqtt.Client(CallbackAPIVersion.VERSION2)
+    client.connect("127.0.0.1", port)
+    client.loop_start()
+    try:
+        client.publish(topic, payload, qos=1, retain=retain).wait_for_publish(5)
+    finally:
+        client.disconnect()
+        client.loop_stop()
+
+
 @pytest.fixture
 def subscriber_factory() -> Iterator[Callable[..., Subscriber]]:
     """Builds subscribers and closes them after the test."""

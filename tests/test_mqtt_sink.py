@@ -17,9 +17,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-import paho.mqtt.client as mqtt
 import pytest
-from paho.mqtt.enums import CallbackAPIVersion
 
 from agent.core.messages import Telemetry
 from agent.core.settings import RUNTIME_SETTING_NAMES
@@ -29,6 +27,7 @@ from tests.mqtt_fixtures import (  # noqa: F401
     kill_agent,
     make_event,
     mosquitto,
+    publish_once,
     sink_factory,
     spawn_agent,
     subscriber_factory,
@@ -39,15 +38,7 @@ from tests.test_remote import MALFORMED
 BASE = "firstcrack/roaster1"
 
 
-def _send(port: int, topic: str, payload: bytes, retain: bool = False) -> None:
-    client = mqtt.Client(CallbackAPIVersion.VERSION2)
-    client.connect("127.0.0.1", port)
-    client.loop_start()
-    try:
-        client.publish(topic, payload, qos=1, retain=retain).wait_for_publish(5)
-    finally:
-        client.disconnect()
-        client.loop_stop()
+_send = publish_once
 
 
 def _telemetry() -> Telemetry:

@@ -118,7 +118,25 @@ class Agent:
             self.artisan = ArtisanBridge(config.artisan, self._roast_from("artisan"))
             # First, so Artisan's FCs push is not queued behind the MQTT outbox write.
             self.runtime.sinks.insert(0, self.artisan)
+        self.recorder = self._recorder(parts.scorer.name)
         self.loop = LiveLoop(self.source, self.chain, cond=cond)
+        self.loop.audio_taps.append(self.recorder.audio)
+
+    def _recorder(self, model_name: str) -> Any:
+        """The roast recorder (docs/RECORDINGS.md), last among the sinks. It is built even
+        when `recording.enabled` is false, so the Home Assistant switch can turn it on; off,
+        it only counts samples and touches no disk."""
+        from agent.recording import Recorder, recordings_dir
+
+        config = self.config
+        recorder = Recorder(config.recording, config.agent_id, recordings_dir(config),
+                            model_name, self.runtime.roast_view)
+        self.runtime.sinks.append(recorder)
+        usage = recorder.usage
+        self.runtime.state_extras["recording_active"] = lambda: usage()["recording"]
+        for key in ("recordings_mb", "recordings", "recording_error"):
+            self.runtime.state_extras[key] = lambda k=key: usage()[k]  # type: ignore[misc]
+        return recorder
 
     def _roast_from(self, origin: str) -> Callable[[str], None]:
         """A transport's roast-command callback: validated actions into the runtime's queue."""

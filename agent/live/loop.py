@@ -91,6 +91,9 @@ class LiveLoop:
         self._on_window = on_window
         self.capture_error: BaseException | None = None
         self.windows_processed = 0
+        # Called with every block on the capture thread, before windowing (the recorder);
+        # each must return at once.
+        self.audio_taps: list[Callable[[np.ndarray], None]] = []
 
     def stop(self) -> None:
         self._stop.set()
@@ -104,6 +107,8 @@ class LiveLoop:
             for chunk in self.source:
                 if self._stop.is_set():
                     break
+                for tap in self.audio_taps:
+                    tap(chunk)
                 for window in self.chain.due_windows(chunk):
                     self.slot.put(window)
         except BaseException as exc:  # reported by run(); the worker must still end
