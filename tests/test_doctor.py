@@ -26,7 +26,7 @@ from agent.mqtt.discovery import discovery_messages
 from agent.mqtt.topics import Topics
 from agent.setup.broker import check_broker, check_discovery
 from agent.setup.checks import Status, bounded, passed
-from agent.setup.doctor import check_model, check_source, check_state_dir
+from agent.setup.doctor import check_model, check_recording, check_source, check_state_dir
 from tests.mqtt_fixtures import (  # noqa: F401 - fixtures
     Mosquitto,
     free_port,
@@ -128,6 +128,7 @@ def test_a_good_setup_passes_every_check(
     assert lines(out) == {
         "config": "PASS",
         "state dir": "PASS",
+        "recording": "SKIP",
         "model": "PASS",
         "microphone": "PASS",
         "broker": "PASS",
@@ -136,7 +137,7 @@ def test_a_good_setup_passes_every_check(
     assert code == 0, out
     assert f"{expected} entity configs retained" in out
     assert "[" in out and "] pulse at" in out and "loaded in" in out
-    assert out.rstrip().endswith("6 passed: ready for a roast")
+    assert out.rstrip().endswith("6 passed, 1 skipped: ready for a roast")
 
 
 @pytest.mark.integration
@@ -175,7 +176,7 @@ def test_an_invalid_config_fails_naming_the_key(
     first, fix, *rest = out.splitlines()
     assert first.startswith("FAIL  config: invalid configuration: detector.treshold: unknown key")
     assert fix.strip().startswith(f"fix: correct detector.treshold in {config}")
-    assert [line.split()[0] for line in rest[:-1]] == ["SKIP"] * 5
+    assert [line.split()[0] for line in rest[:-1]] == ["SKIP"] * 6
     assert rest[-1] == "1 failed, 5 skipped: fix the FAIL lines above"
 
 
@@ -200,6 +201,7 @@ def test_each_roaster_is_checked_on_its_own(
         "config": "PASS",
         "state dir (left)": "PASS",
         "state dir (right)": "PASS",
+        "recording": "SKIP",
         "model": "PASS",
         "audio source (left)": "PASS",
         "audio source (right)": "FAIL",
@@ -294,6 +296,22 @@ def test_state_dir_must_be_writable(tmp_path: Path) -> None:
     blocker.write_text("not a directory")
     bad = check_state_dir(AgentConfig(state_dir=blocker), "roaster1")
     assert bad.status is Status.FAIL and "state_dir" in bad.fix
+
+
+def test_recording_folder_is_checked_when_recording_is_on(tmp_path: Path) -> None:
+    off = check_recording(AgentConfig(state_dir=tmp_path / "s"))
+    assert off.status is Status.SKIP and not (tmp_path / "s").exists()
+    on = AgentConfig(state_dir=tmp_path / "s", recording={"enabled": True})
+    ok = check_recording(on)
+    assert ok.status is Status.PASS and "GB free" in ok.detail
+    assert not list((tmp_path / "s" / "recordings").iterdir())  # the probe file is gone
+    greedy = AgentConfig(state_dir=tmp_path / "s", recording={"enabled": True,
+                                                              "min_free_gb": 99_999})
+    assert check_recording(greedy).status is Status.WARN
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    bad = AgentConfig(state_dir=tmp_path, recording={"enabled": True, "dir": blocker})
+    assert check_recording(bad).status is Status.FAIL
 
 
 def test_a_model_that_cannot_load_fails_with_the_fix(tmp_path: Path) -> None:

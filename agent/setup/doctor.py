@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import math
 import os
+import shutil
 import tempfile
 import time
 from collections.abc import Callable, Mapping
@@ -111,6 +112,30 @@ def check_state_dir(config: AgentConfig, agent_id: str) -> CheckResult:
                       f"write, or give this user {path}; the MQTT outbox and /set values "
                       "live there")  # fmt: skip
     return passed(name, f"{path} is writable{'' if existed else ' (created)'}")
+
+
+def check_recording(config: AgentConfig) -> CheckResult:
+    """When recording is on: its folder takes a file, and the disk has room (README,
+    "Learning from your own roasts")."""
+    rec = config.recording
+    if not rec.enabled:
+        return skipped("recording", "off (recording.enabled: false)")
+    path = rec.dir or config.state_dir / "recordings"
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=path, prefix=".doctor-") as probe:
+            probe.write(b"firstcrack doctor\n")
+        free_gb = shutil.disk_usage(path).free / 1e9
+    except OSError as exc:
+        return failed("recording", f"{path} is not writable: {exc}",
+                      "set recording.dir to a folder this user can write")
+    used_mb = sum(f.stat().st_size for f in path.glob("*.flac")) / 2**20
+    detail = f"{path}: {used_mb:.0f} MB of recordings, {free_gb:.1f} GB free"
+    if free_gb < rec.min_free_gb:
+        return warned("recording", detail + f", under recording.min_free_gb ({rec.min_free_gb:g})",
+                      "free some disk or lower recording.min_free_gb; until then the oldest "
+                      "recordings you did not label are deleted, and recording pauses")
+    return passed("recording", detail)
 
 
 def probe_window(samples: int, seed: int = 0) -> np.ndarray:
@@ -219,13 +244,14 @@ def run_doctor(
     config_result, config = check_config(config_path, overrides)
     emit(config_result)
     if config is None:
-        for name in ("state dir", "model", "audio source", "broker", "discovery"):
+        for name in ("state dir", "recording", "model", "audio source", "broker", "discovery"):
             emit(skipped(name, "the config did not load"))
     else:
         roasters = _roasters(config, source)
         many = len(roasters) > 1
         for agent_id, _, _ in roasters:
             emit(check_state_dir(config, agent_id))
+        emit(check_recording(config))
         run("model", MODEL_TIMEOUT_S, lambda: check_model(config))
         mic_timeout = SETTLE_S + mic_seconds + 2 * FIRST_AUDIO_S + 5.0
         for agent_id, spec, channel in roasters:
