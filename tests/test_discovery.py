@@ -146,3 +146,24 @@ def test_sw_version_without_an_installed_package(monkeypatch: pytest.MonkeyPatch
     assert package_version() == "0+unknown"
     device = discovery_messages(Topics("roaster1"))[0].config["device"]
     assert device["sw_version"] == "0+unknown"
+
+
+def test_learning_entities_send_what_the_agent_accepts() -> None:
+    """The correction buttons press payloads `roast/set` accepts; the recording switch is a
+    runtime setting; the withdrawn-first-crack event passes only `false_alarm` events."""
+    from agent.mqtt.validation import parse_roast_command, parse_setting
+
+    by_id = {(m.component, m.object_id): m.config for m in _messages()}
+    for button in ("first_crack_now", "false_alarm"):
+        config = by_id[("button", button)]
+        assert config["command_topic"] == "firstcrack/roaster1/roast/set"
+        assert parse_roast_command(config["payload_press"].encode()) == button
+    switch = by_id[("switch", "recording")]
+    assert switch["command_topic"] == "firstcrack/roaster1/recording/set"
+    assert switch["state_topic"] == "firstcrack/roaster1/recording/state"
+    assert parse_setting("recording", switch["payload_on"].encode()) is True
+    withdrawn = by_id[("event", "first_crack_withdrawn")]
+    assert withdrawn["event_types"] == ["false_alarm"]
+    assert "false_alarm" in withdrawn["value_template"]
+    assert by_id[("binary_sensor", "user_label")]["state_topic"] == "firstcrack/roaster1/state"
+    assert by_id[("sensor", "recordings_size")]["unit_of_measurement"] == "MB"
