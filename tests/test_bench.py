@@ -45,6 +45,9 @@ def test_quick_bench_prints_json_with_ratios(
     assert roasts["profiles"]["agent"]["inferences"] < roasts["profiles"]["baseline"]["inferences"]
     cpu = roasts["cpu_s_per_roast_minute"]["tiny"]
     assert cpu["ratio_vs_baseline"] > 1.0
+    rec = report["recording"]["cpu_s_per_roast_minute"]  # with and without the recorder
+    assert rec["chain"] > 0 and rec["chain_recording"] > 0 and 0 < rec["recorder"] < rec["chain"]
+    assert report["recording"]["flac_mb_per_roast_minute"] > 0
     assert report["peak_rss_mb"] > 0
 
 

@@ -7,6 +7,8 @@ on timing.
 
 from __future__ import annotations
 
+import logging
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,6 +17,8 @@ from typing import Any, Protocol
 import numpy as np
 
 from agent.recording.sidecar import SAMPLE_RATE, RecordSnapshot
+
+log = logging.getLogger("firstcrack.recording")
 
 
 class AudioFile(Protocol):
@@ -85,3 +89,42 @@ def free_stem(directory: Path, agent_id: str, start_wall: float) -> str:
         n += 1
         stem = f"{base}_{n}"
     return stem
+
+def pcm16(samples: np.ndarray) -> np.ndarray:
+    """float32 in [-1, 1] to 16-bit PCM as libsndfile scales it (x 32767, rounded, clipped);
+    converting here is cheaper than libsndfile's own per-sample conversion."""
+    return np.clip(np.rint(samples * 32767.0), -32768, 32767).astype(np.int16)
+
+
+class Status:
+    """What the writer thread reports (read from any thread): the error that paused
+    recording, and the records it had to give up. Each kind of error is logged once."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._failed: set[int] = set()
+        self._logged: set[str] = set()
+        self.error: str | None = None
+
+    def failed(self, record_id: int) -> bool:
+        with self._lock:
+            return record_id in self._failed
+
+    def fail(self, record_id: int) -> None:
+        with self._lock:
+            self._failed.add(record_id)
+
+    def clear(self) -> None:
+        """A file opened: recording works again."""
+        with self._lock:
+            self.error = None
+
+    def report(self, message: str, kind: str, record_id: int | None = None) -> None:
+        with self._lock:
+            self.error = message
+            if record_id is not None:
+                self._failed.add(record_id)
+            first = kind not in self._logged
+            self._logged.add(kind)
+        if first:
+            log.warning("%s", message)

@@ -181,10 +181,10 @@ class Recorder:
         w = self._writer
         cur = self._current
         return {
-            "recording": cur is not None and not w.failed(cur.record_id),
+            "recording": cur is not None and not w.status.failed(cur.record_id),
             "recordings_mb": round(w.budget.bytes / 2**20, 1),
             "recordings": w.budget.count,
-            "recording_error": w.error,
+            "recording_error": w.status.error,
         }
 
     # --- decisions --------------------------------------------------------------------------
@@ -197,7 +197,7 @@ class Recorder:
         self._tap_on = on
         start, end = view.roast_start_s, view.roast_end_s
         cur = self._current
-        if cur is not None and self._writer.failed(cur.record_id):
+        if cur is not None and self._writer.status.failed(cur.record_id):
             self._blocked_start = cur.roast_start_s
             self._current, self._last, cur = None, cur, None
         if cur is not None:

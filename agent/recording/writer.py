@@ -1,28 +1,27 @@
 """The recorder's writer thread: a ring of recent audio, the FLAC being written, the sidecars.
 
-Everything slow happens here, never on the capture or scoring thread: FLAC
-encoding, sidecar JSON, the disk budget. Both threads talk to it through one
-unbounded `queue.SimpleQueue` whose `put` never blocks, so a slow or stalled
-disk costs memory (64 kB per second of audio), never a dropped block.
+Everything slow happens here: FLAC encoding, sidecar JSON, the disk budget.
+The capture and scoring threads reach it through one unbounded
+`queue.SimpleQueue` whose `put` never blocks, so a stalled disk costs memory
+(64 kB per second of audio), never a dropped block. The thread takes all
+that is queued, then sleeps `poll_s`: waking it for every 0.1 s block cost
+more CPU than encoding the block.
 
 Decisions:
-- Positions are absolute sample counts of the stream (the runtime's clock).
-  Audio arrives as `(position, block)`; a position that does not follow the
-  last one (the tap was off) restarts the ring there.
-- A ring of the last `ring_s` seconds is the pre-roll: a file may start up to
-  that far back, so a roast start applied late still starts the file at
-  `roast_start_s`. An earlier start is moved to the oldest sample held (the
-  sidecar's times follow the file's real start).
-- The file trails the stream by `hold_s`: a finish decided a little after
-  its instant (DROP is applied at the runtime's position, which may be a
-  block behind) still ends the file at exactly that sample. A finish that
-  comes later than `hold_s` ends the file where it already is.
+- Positions are absolute sample counts (the runtime's stream clock). A block
+  whose position does not follow the last one (the tap was off) restarts the
+  ring there.
+- The ring (`ring_s`) is the pre-roll: a roast start applied late still
+  starts the file at `roast_start_s`; a start older than the ring moves to
+  the oldest sample held (the sidecar's times follow the real start).
+- The file trails the stream by `hold_s`, so a finish decided a little after
+  its instant (DROP applied a block late) still ends at exactly that sample;
+  one later than `hold_s` ends the file where it already is.
 - The FLAC and its first sidecar are created with the first samples written,
   so the name carries the real start's UTC time (`free_stem`).
-- Any OSError or libsndfile error (disk full, permission, a vanished folder)
-  ends the current file, is logged once per kind, reported by `error`, and
-  marks the record failed; the thread lives on and tries again at the next
-  roast.
+- An OSError or libsndfile error (disk full, permission, a vanished folder)
+  ends the file, is logged once per kind and reported (`status`), and marks
+  the record failed; the thread lives on and tries again at the next roast.
 """
 
 from __future__ import annotations
@@ -30,6 +29,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import replace
@@ -45,8 +45,10 @@ from agent.recording.commands import (
     Open,
     OpenFile,
     Rewrite,
+    Status,
     free_stem,
     open_flac,
+    pcm16,
 )
 from agent.recording.ring import Ring
 from agent.recording.sidecar import SAMPLE_RATE, RecordSnapshot, build_sidecar, write_json_atomic
@@ -70,10 +72,8 @@ class Writer:
         max_bytes: float,
         min_free_bytes: float,
         open_audio: Callable[[Path], AudioFile] = open_flac,
-        ring_s: float = 60.0,
-        hold_s: float = 5.0,
-        chunk_s: float = 1.0,
-        budget_every_s: float = 30.0,
+        ring_s: float = 60.0, hold_s: float = 5.0, chunk_s: float = 2.0,
+        budget_every_s: float = 30.0, poll_s: float = 0.25,
     ) -> None:
         self.directory, self.agent_id = directory, agent_id
         self.budget = Budget(directory, max_bytes, min_free_bytes)
@@ -81,14 +81,12 @@ class Writer:
         self._ring = Ring(int(ring_s * SAMPLE_RATE))
         self._hold, self._chunk = int(hold_s * SAMPLE_RATE), int(chunk_s * SAMPLE_RATE)
         self._budget_every = int(budget_every_s * SAMPLE_RATE)
+        self._poll_s = poll_s
         self._since_check = 0
         self._file: OpenFile | None = None
         self._done: OrderedDict[int, tuple[str, int, int, str | None]] = OrderedDict()
         self._q: queue.SimpleQueue[Any] = queue.SimpleQueue()
-        self._lock = threading.Lock()
-        self._failed: set[int] = set()
-        self._logged: set[str] = set()
-        self.error: str | None = None
+        self.status = Status()
         self._thread = threading.Thread(target=self._run, name="recording-writer", daemon=True)
 
     # --- any thread ---------------------------------------------------------------------
@@ -98,10 +96,6 @@ class Writer:
 
     def put(self, command: Open | Finish | Rewrite) -> None:
         self._q.put(command)
-
-    def failed(self, record_id: int) -> bool:
-        with self._lock:
-            return record_id in self._failed
 
     def start(self) -> None:
         if not self._thread.is_alive():
@@ -120,15 +114,37 @@ class Writer:
     def _run(self) -> None:
         self._guard(self.budget.refresh)
         while True:
-            item = self._q.get()
-            if item is _STOP:
+            batch = [self._q.get()]  # wait for work, then take all there is
+            while True:
+                try:
+                    batch.append(self._q.get_nowait())
+                except queue.Empty:
+                    break
+            if not self._handle(batch):
                 break
+            time.sleep(self._poll_s)  # not woken by every block: the blocks pile up meanwhile
+        self._guard(self._shutdown)
+
+    def _handle(self, batch: list[Any]) -> bool:
+        """Apply a batch in order, contiguous blocks joined; False at the stop sentinel."""
+        run: list[np.ndarray] = []
+        first = nxt = 0
+        for item in [*batch, None]:
+            if isinstance(item, tuple) and run and item[0] == nxt:
+                run.append(item[1])
+                nxt += len(item[1])
+                continue
+            if run:
+                self._guard(self._audio, first, np.concatenate(run))
+                run = []
             if isinstance(item, tuple):
-                self._guard(self._audio, *item)
-            else:
+                first, nxt, run = item[0], item[0] + len(item[1]), [item[1]]
+            elif item is _STOP:
+                return False
+            elif item is not None:
                 handler = {Open: self._open, Finish: self._finish, Rewrite: self._rewrite}
                 self._guard(handler[type(item)], item)
-        self._guard(self._shutdown)
+        return True
 
     def _guard(self, fn: Callable[..., None], *args: Any) -> None:
         before = self._file
@@ -139,9 +155,9 @@ class Writer:
             if f is not None:
                 self._abandon(f, exc)
             else:  # failed while closing: the record is over either way
-                self._report(f"recording paused: {exc}", f"{type(exc).__name__}:"
-                             f"{getattr(exc, 'errno', None)}",
-                             before.record_id if before is not None else None)
+                kind = f"{type(exc).__name__}:{getattr(exc, 'errno', None)}"
+                lost = before.record_id if before else None
+                self.status.report(f"recording paused: {exc}", kind, lost)
 
     def _audio(self, position: int, block: np.ndarray) -> None:
         ring = self._ring
@@ -192,8 +208,8 @@ class Writer:
         assert f.handle is not None
         if a > f.pos:  # cannot happen while hold_s < ring_s; keep the timeline anyway
             log.warning("recording: %d samples were lost before writing", a - f.pos)
-            f.handle.write(np.zeros(a - f.pos, np.float32))
-        f.handle.write(self._ring.read(a, b))
+            f.handle.write(np.zeros(a - f.pos, np.int16))
+        f.handle.write(pcm16(self._ring.read(a, b)))
         self._since_check += b - f.pos
         f.pos = b
         if self._since_check >= self._budget_every:
@@ -210,8 +226,7 @@ class Writer:
         with WRITING_LOCK:
             WRITING.add(f.path.resolve())
         self._sidecar(f.stem, f.snapshot, f.start, 0)
-        with self._lock:
-            self.error = None
+        self.status.clear()
         log.info("recording %s", f.path)
 
     def _sidecar(self, stem: str, snap: RecordSnapshot, start: int, samples: int) -> None:
@@ -247,7 +262,7 @@ class Writer:
     def _abandon(self, f: OpenFile, exc: BaseException) -> None:
         """A disk error: give the file up, say so once, keep what can be kept."""
         errno = getattr(exc, "errno", None)
-        self._report(f"recording paused: cannot write {f.path or self.directory}: {exc}",
+        self.status.report(f"recording paused: cannot write {f.path or self.directory}: {exc}",
                      f"{type(exc).__name__}:{errno}", f.record_id)
         if f.handle is not None:
             try:
@@ -262,21 +277,12 @@ class Writer:
             except Exception:  # noqa: BLE001
                 pass
 
-    def _report(self, message: str, kind: str, record_id: int | None = None) -> None:
-        with self._lock:
-            self.error = message
-            if record_id is not None:
-                self._failed.add(record_id)
-            first = kind not in self._logged
-            self._logged.add(kind)
-        if first:
-            log.warning("%s", message)
-
     def _enforce(self) -> bool:
         """Apply the budget; True (and reported) when recording must pause."""
         full = self.budget.enforce()
         if full:
-            self._report(BUDGET_FULL, "budget_full", self._file.record_id if self._file else None)
+            current = self._file.record_id if self._file else None
+            self.status.report(BUDGET_FULL, "budget_full", current)
         return full
 
     def _open(self, cmd: Open) -> None:
@@ -284,8 +290,7 @@ class Writer:
             self._file.end = self._file.pos
             self._close(self._file, "start")
         if self._enforce():
-            with self._lock:
-                self._failed.add(cmd.record_id)
+            self.status.fail(cmd.record_id)
             return
         start = max(cmd.start, self._ring.available)
         self._file = OpenFile(cmd.record_id, cmd.snapshot, start, start)

@@ -17,7 +17,8 @@ One run measures, on this machine:
 5. per backend (torch, onnx fp32, onnx int8) of each model: load time and peak
    RSS, each in a fresh process (agent/tools/bench_models.py `footprint`), so
    torch's import never counts against the ONNX backends;
-6. the bench process's own peak RSS.
+6. the CPU that recording a roast adds (agent/tools/bench_recording.py);
+7. the bench process's own peak RSS.
 
 Every figure carries its ratio to the baseline profile measured in the same
 run. Output: a readable table on stdout; `--json` prints only JSON instead,
@@ -169,6 +170,12 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
         from agent.tools.bench_report import actual_agent_roast
 
         report["actual_agent_roast_full_ast"] = actual_agent_roast(report)
+    if roasts:  # CPU of recording a roast, with and without (agent/tools/bench_recording.py)
+        from agent.tools.bench_recording import full_ast_share, recording_cpu
+
+        report["recording"] = recording_cpu(small, args.threads, repeats=1 if args.quick else 2,
+                                            duration_s=120.0 if args.quick else None)
+        report["recording"]["full_ast"] = full_ast_share(report)
     report["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
     return report
 

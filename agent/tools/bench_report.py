@@ -195,6 +195,10 @@ def render_table(report: dict[str, Any]) -> str:
             f"{actual['roast_minutes']:.1f} roast-min = {actual['cpu_s_per_roast_minute']:.2f} "
             "CPU s per roast-minute"
         )
+    if report.get("recording"):
+        from agent.tools.bench_recording import render as render_recording
+
+        lines += render_recording(report["recording"])
     lines.append(f"\npeak RSS {report['peak_rss_mb']:.0f} MB")
     return "\n".join(lines)
 
