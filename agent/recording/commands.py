@@ -35,6 +35,13 @@ def open_flac(path: Path) -> AudioFile:
     return sf.SoundFile(str(path), "w", SAMPLE_RATE, 1, "PCM_16", format="FLAC")
 
 
+def frames_in(path: Path) -> int:
+    """Samples in a closed audio file (after a failed write, what really landed)."""
+    import soundfile as sf
+
+    return int(sf.info(str(path)).frames)
+
+
 @dataclass(frozen=True)
 class Open:
     """Start recording `record_id` at absolute sample `start`."""

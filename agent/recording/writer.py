@@ -17,11 +17,9 @@ Decisions:
 - The file trails the stream by `hold_s`, so a finish decided a little after
   its instant (DROP applied a block late) still ends at exactly that sample;
   one later than `hold_s` ends the file where it already is.
-- The FLAC and its first sidecar are created with the first samples written,
-  so the name carries the real start's UTC time (`free_stem`).
-- An OSError or libsndfile error (disk full, permission, a vanished folder)
-  ends the file, is logged once per kind and reported (`status`), and marks
-  the record failed; the thread lives on and tries again at the next roast.
+- The FLAC and first sidecar appear with the first samples (the name is the real start).
+- A disk error ends the file, is logged once per kind and reported (`status`), and
+  fails the record; the thread lives on and tries again at the next roast.
 """
 
 from __future__ import annotations
@@ -46,6 +44,7 @@ from agent.recording.commands import (
     OpenFile,
     Rewrite,
     Status,
+    frames_in,
     free_stem,
     open_flac,
     pcm16,
@@ -261,19 +260,21 @@ class Writer:
 
     def _abandon(self, f: OpenFile, exc: BaseException) -> None:
         """A disk error: give the file up, say so once, keep what can be kept."""
-        errno = getattr(exc, "errno", None)
+        kind = f"{type(exc).__name__}:{getattr(exc, 'errno', None)}"
         self.status.report(f"recording paused: cannot write {f.path or self.directory}: {exc}",
-                     f"{type(exc).__name__}:{errno}", f.record_id)
+                           kind, f.record_id)
         if f.handle is not None:
             try:
                 f.handle.close()
             except Exception:  # noqa: BLE001 - already failing; the sidecar says the rest
                 pass
             self._unregister(f)
-            try:
-                snap = replace(f.snapshot, complete=True, end_reason="error")
-                self._sidecar(f.stem, snap, f.start, f.written)
-                self._remember(f, f.written, "error")
+            try:  # a failed write may have landed in part: the file says how much
+                samples = frames_in(f.path) if f.path is not None else f.written
+                snap = replace(f.snapshot, complete=True, end_reason="error",
+                               end_s=(f.start + samples) / SAMPLE_RATE)
+                self._sidecar(f.stem, snap, f.start, samples)
+                self._remember(f, samples, "error")
             except Exception:  # noqa: BLE001
                 pass
 
