@@ -166,4 +166,4 @@ def test_learning_entities_send_what_the_agent_accepts() -> None:
     assert withdrawn["event_types"] == ["false_alarm"]
     assert "false_alarm" in withdrawn["value_template"]
     assert by_id[("binary_sensor", "user_label")]["state_topic"] == "firstcrack/roaster1/state"
-    assert by_id[("sensor", "recordings_size")]["unit_of_measurement"] == "MB"
+    assert by_id[("sensor", "recordings_size")]["unit_of_measurement"] == "MiB"

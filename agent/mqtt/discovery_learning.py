@@ -74,7 +74,7 @@ def learning_entities(topics: Topics, only_event: str) -> list[Entity]:
                 "name": "Recordings on disk",
                 "state_topic": topics.state,
                 "value_template": "{{ value_json.recordings_mb | default(None) }}",
-                "unit_of_measurement": "MB",
+                "unit_of_measurement": "MiB",
                 "device_class": "data_size",
                 "state_class": "measurement",
                 "entity_category": "diagnostic",
