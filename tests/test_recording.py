@@ -10,8 +10,8 @@ from typing import Any
 import numpy as np
 import soundfile as sf
 
-from agent.recording.commands import open_flac
 from agent.recording.sidecar import MarkRecord, RecordSnapshot, build_sidecar, user_start
+from agent.recording.spool import open_spool
 from models.datasets import load_recordings
 from tests.recording_fixtures import (
     SR,
@@ -198,10 +198,10 @@ def test_a_folder_of_recordings_is_a_dataset(tmp_path: Path) -> None:
 
 
 class SlowFile:
-    """A real FLAC whose writes wait until the test lets them through (a stalled disk)."""
+    """A real spool whose writes wait until the test lets them through (a stalled disk)."""
 
     def __init__(self, path: Path, gate: threading.Event) -> None:
-        self.inner, self.gate = open_flac(path), gate
+        self.inner, self.gate = open_spool(path), gate
 
     def write(self, data: np.ndarray) -> Any:
         self.gate.wait(30.0)

@@ -16,7 +16,7 @@ import pytest
 from agent.config import RecordingConfig
 from agent.recording import Recorder
 from agent.recording.budget import WRITING, WRITING_LOCK, Scanner, enforce
-from agent.recording.commands import open_flac
+from agent.recording.spool import open_spool
 from tests.recording_fixtures import SR, Roast, recordings
 
 KB = 1024
@@ -160,10 +160,10 @@ def test_a_read_only_folder_is_reported_not_raised(tmp_path: Path) -> None:
 
 
 class FullDisk:
-    """A real FLAC on a disk that fills up after 10 s of audio (ENOSPC)."""
+    """A real spool on a disk that fills up after 10 s of audio (ENOSPC)."""
 
     def __init__(self, path: Path) -> None:
-        self.inner, self.samples = open_flac(path), 0
+        self.inner, self.samples = open_spool(path), 0
 
     def write(self, data: np.ndarray) -> Any:
         fits = 10 * SR - self.samples
@@ -197,3 +197,14 @@ def test_disk_full_mid_roast_pauses_and_keeps_what_was_written(
     audio, side = recordings(tmp_path)[0]
     assert len(audio) == 10 * SR  # what made it to disk is a valid FLAC
     assert side["firstcrack"]["end_reason"] == "error" and side["duration"] == len(audio) / SR
+
+
+def test_spools_count_and_are_never_deleted(tmp_path: Path) -> None:
+    old_recording(tmp_path, "r_a", day=1)  # the oldest, and a spool beside it (being written,
+    (tmp_path / "r_a.pcm.part").write_bytes(os.urandom(100 * KB))  # or left by a crash)
+    (tmp_path / "r_s.pcm.part").write_bytes(os.urandom(100 * KB))  # a spool alone
+    old_recording(tmp_path, "r_b", day=2)
+    verdict = enforce(Scanner(tmp_path), 250 * KB, 0)
+    assert verdict.deleted == ("r_b",) and verdict.full
+    assert verdict.count == 2 and verdict.bytes > 300 * KB
+    assert (tmp_path / "r_a.pcm.part").exists() and (tmp_path / "r_s.pcm.part").exists()

@@ -3,7 +3,9 @@
 `Recorder` is a sink with an audio tap: the capture thread hands it every
 block (`audio`), the scoring thread its sink calls; a writer thread of its
 own does the disk work (`writer`), within the disk budget (`budget`), and
-writes sidecars in the training layout (`sidecar`). It depends on
+writes sidecars in the training layout (`sidecar`). A roast is spooled as
+raw PCM and encoded to FLAC when it ends, so a killed agent loses nothing:
+the next start recovers what it left (`spool`). It depends on
 agent.core and agent.config only; live, tools and cli wire it in.
 """
 

@@ -4,12 +4,15 @@ Decisions:
 - A recording is `STEM.flac` with its `STEM.json`; both count towards
   `max_gb`, and both go together. A sidecar without its FLAC counts but is
   never deleted (it is the user's, or another tool's).
+- A spool (`STEM.pcm.part`, agent/recording/spool.py) counts too, and a
+  recording with a spool is never deleted: the spool is being written, or it
+  is a roast an agent left mid-roast, which the next start recovers.
 - Labelled (never deleted by the agent): the sidecar says `label_source:
   "user"`, or an Artisan `STEM.alog` lies beside it (docs/RECORDINGS.md).
 - Oldest first by the sidecar's `firstcrack.started_ts`, else the FLAC's
   modification time (a recording from elsewhere, or a sidecar lost).
 - Never the file being written: every recorder in this process registers its
-  open FLAC in `WRITING` (several roasters may share one folder).
+  spool and the FLAC it becomes in `WRITING` (several roasters may share one folder).
 - Sidecars are re-read only when their size or mtime changed (`Scanner`), so
   a check every 30 s of audio stays cheap with hundreds of recordings.
 """
@@ -24,14 +27,23 @@ from datetime import datetime
 from pathlib import Path
 
 from agent.recording.sidecar import read_sidecar
+from agent.recording.spool import spool_stem
 
 log = logging.getLogger("firstcrack.recording")
 
 GB = 1024**3
+BUDGET_FULL = ("recording paused: the recordings budget (recording.max_gb / min_free_gb) is "
+               "exceeded and only user-labelled recordings are left")
 
 WRITING: set[Path] = set()
-"""FLAC files being written by a recorder of this process (resolved paths)."""
+"""Spools and FLAC files being written by a recorder of this process (resolved paths)."""
 WRITING_LOCK = threading.Lock()
+
+
+def writing_now() -> set[Path]:
+    """A copy of `WRITING`."""
+    with WRITING_LOCK:
+        return set(WRITING)
 
 
 @dataclass(frozen=True)
@@ -44,6 +56,7 @@ class Entry:
     bytes: int
     started: float
     labelled: bool
+    spool: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -88,18 +101,22 @@ class Scanner:
         except OSError:
             return []
         for child in children:
-            if child.suffix in (".flac", ".json", ".alog") and child.is_file():
+            spool = spool_stem(child)
+            if spool is not None:
+                stems.setdefault(spool, {})[".pcm.part"] = child
+            elif child.suffix in (".flac", ".json", ".alog") and child.is_file():
                 stems.setdefault(child.stem, {})[child.suffix] = child
         entries = []
         for stem, files in stems.items():
-            flac, side = files.get(".flac"), files.get(".json")
-            if flac is None and side is None:
+            flac, side, spool = files.get(".flac"), files.get(".json"), files.get(".pcm.part")
+            if flac is None and side is None and spool is None:
                 continue
             size, mtime, labelled, started = 0, 0.0, ".alog" in files, None
             try:
-                if flac is not None:
-                    st = flac.stat()
-                    size, mtime = size + st.st_size, st.st_mtime
+                for audio in (spool, flac):
+                    if audio is not None:
+                        st = audio.stat()
+                        size, mtime = size + st.st_size, st.st_mtime
                 if side is not None:
                     st = side.stat()
                     size += st.st_size
@@ -108,7 +125,7 @@ class Scanner:
                     labelled = labelled or is_user
             except OSError:
                 continue  # vanished meanwhile
-            entries.append(Entry(stem, flac, side, size, started or mtime, labelled))
+            entries.append(Entry(stem, flac, side, size, started or mtime, labelled, spool))
         entries.sort(key=lambda e: (e.started, e.stem))
         return entries
 
@@ -125,12 +142,12 @@ def enforce(scanner: Scanner, max_bytes: float, min_free_bytes: float) -> Verdic
         free = shutil.disk_usage(scanner.directory).free
     except OSError:
         free = float("inf")
-    with WRITING_LOCK:
-        writing = {p for p in WRITING}
+    writing = writing_now()
     deleted: list[str] = []
     victims = iter([
         e for e in entries
-        if not e.labelled and e.flac is not None and e.flac.resolve() not in writing
+        if not e.labelled and e.flac is not None and e.spool is None
+        and e.flac.resolve() not in writing
     ])
     while total > max_bytes or free < min_free_bytes:
         victim = next(victims, None)

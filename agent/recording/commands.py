@@ -8,38 +8,27 @@ on timing.
 from __future__ import annotations
 
 import logging
+import queue
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
 
-from agent.recording.sidecar import SAMPLE_RATE, RecordSnapshot
+from agent.recording.sidecar import RecordSnapshot
+from agent.recording.spool import SPOOL_SUFFIX
 
 log = logging.getLogger("firstcrack.recording")
 
 
 class AudioFile(Protocol):
-    """What the writer needs of an open audio file (a `soundfile.SoundFile`)."""
+    """What the writer needs of the open spool (agent/recording/spool.py `Spool`)."""
 
     def write(self, data: np.ndarray) -> Any: ...
     def close(self) -> None: ...
-
-
-def open_flac(path: Path) -> AudioFile:
-    """16 kHz mono 16-bit FLAC, as docs/RECORDINGS.md promises."""
-    import soundfile as sf
-
-    return sf.SoundFile(str(path), "w", SAMPLE_RATE, 1, "PCM_16", format="FLAC")
-
-
-def frames_in(path: Path) -> int:
-    """Samples in a closed audio file (after a failed write, what really landed)."""
-    import soundfile as sf
-
-    return int(sf.info(str(path)).frames)
 
 
 @dataclass(frozen=True)
@@ -70,8 +59,8 @@ class Rewrite:
 
 @dataclass
 class OpenFile:
-    """The recording being written: absolute sample positions; `handle` None until the
-    first samples are written."""
+    """The recording being written: absolute sample positions; `handle` (the spool at
+    `path`) None until the first samples are written."""
 
     record_id: int
     snapshot: RecordSnapshot
@@ -83,6 +72,12 @@ class OpenFile:
     handle: AudioFile | None = None
     reason: str | None = None
 
+    def paths(self) -> tuple[Path, ...]:
+        """The spool and the FLAC it becomes (resolved), once created."""
+        if self.path is None:
+            return ()
+        return self.path.resolve(), self.path.with_name(f"{self.stem}.flac").resolve()
+
     @property
     def written(self) -> int:
         return self.pos - self.start if self.handle is not None else 0
@@ -92,15 +87,56 @@ def free_stem(directory: Path, agent_id: str, start_wall: float) -> str:
     """`<agent_id>_<UTC start YYYYmmddTHHMMSSZ>`, with `_2`, `_3`… when that is taken."""
     base = f"{agent_id}_{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime(start_wall))}"
     stem, n = base, 1
-    while any((directory / f"{stem}{s}").exists() for s in (".flac", ".json")):
+    while any((directory / f"{stem}{s}").exists() for s in (".flac", ".json", SPOOL_SUFFIX)):
         n += 1
         stem = f"{base}_{n}"
     return stem
 
-def pcm16(samples: np.ndarray) -> np.ndarray:
-    """float32 in [-1, 1] to 16-bit PCM as libsndfile scales it (x 32767, rounded, clipped);
-    converting here is cheaper than libsndfile's own per-sample conversion."""
-    return np.clip(np.rint(samples * 32767.0), -32768, 32767).astype(np.int16)
+class Pcm16:
+    """float32 in [-1, 1] to 16-bit PCM as libsndfile scales it (x 32767, rounded,
+    clipped), in a scratch buffer of its own: the int16 result is the only allocation.
+    One per thread (the capture thread's)."""
+
+    def __init__(self, size: int = 4096) -> None:
+        self._scratch = np.empty(size, np.float32)
+
+    def __call__(self, block: np.ndarray) -> np.ndarray:
+        x = np.asarray(block, dtype=np.float32).reshape(-1)
+        if len(x) > len(self._scratch):
+            self._scratch = np.empty(len(x), np.float32)
+        s = self._scratch[: len(x)]
+        np.multiply(x, 32767.0, out=s)
+        np.rint(s, out=s)
+        np.clip(s, -32768.0, 32767.0, out=s)
+        return s.astype("<i2")
+
+
+def drain(q: queue.SimpleQueue[Any]) -> list[Any]:
+    """Wait for one item, then take all there is."""
+    batch = [q.get()]
+    while True:
+        try:
+            batch.append(q.get_nowait())
+        except queue.Empty:
+            return batch
+
+
+def coalesce(batch: list[Any]) -> Iterator[Any]:
+    """The batch in order, each run of contiguous `(position, block)` items as one."""
+    run: list[np.ndarray] = []
+    first = nxt = 0
+    for item in [*batch, None]:
+        if isinstance(item, tuple) and run and item[0] == nxt:
+            run.append(item[1])
+            nxt += len(item[1])
+            continue
+        if run:
+            yield first, run[0] if len(run) == 1 else np.concatenate(run)
+            run = []
+        if isinstance(item, tuple):
+            first, nxt, run = item[0], item[0] + len(item[1]), [item[1]]
+        elif item is not None:
+            yield item
 
 
 class Status:

@@ -3,8 +3,11 @@
 Two doors, on two threads:
 - `audio(block)`, on the capture thread, with every 16 kHz mono float32 block
   in order. It counts samples (the runtime's stream clock) and, while the
-  recording switch is on, queues a copy for the writer thread. It takes no
-  lock and never waits: the queue is unbounded.
+  recording switch is on, queues the block as 16-bit PCM (its one
+  allocation: the conversion goes through a scratch buffer) for the writer
+  thread. It takes no lock and never waits: the queue is unbounded.
+- `start()` starts the writer thread, which first recovers the roasts an
+  agent killed mid-roast left behind (agent/recording/spool.py).
 - the sink methods, on the scoring thread. Each reads `view()` (the runtime's
   `RoastView`) and brings the recording in line with it: a roast running
   with recording on must have a file open; DROP, reset, a new start, the
@@ -42,8 +45,9 @@ import numpy as np
 from agent.config import RecordingConfig
 from agent.core.roast_view import RoastView
 from agent.recording.budget import budget_bytes
-from agent.recording.commands import AudioFile, Finish, Open, Rewrite, open_flac
+from agent.recording.commands import AudioFile, Finish, Open, Pcm16, Rewrite
 from agent.recording.sidecar import SAMPLE_RATE, MarkRecord, RecordSnapshot
+from agent.recording.spool import open_spool
 from agent.recording.writer import Writer
 
 log = logging.getLogger("firstcrack.recording")
@@ -100,11 +104,11 @@ class Recorder:
         model_name: str,
         view: Callable[[], RoastView],
         *,
-        open_audio: Callable[[Path], AudioFile] = open_flac,
+        open_audio: Callable[[Path], AudioFile] = open_spool,
         ring_s: float = 60.0,
         hold_s: float = 5.0,
     ) -> None:
-        """`open_audio` opens the FLAC (a seam for tests that need a slow disk).
+        """`open_audio` opens the spool (a seam for tests that need a slow or full disk).
 
         `ring_s` is the pre-roll, `hold_s` how far the file trails the stream
         (agent/recording/writer.py).
@@ -116,6 +120,7 @@ class Recorder:
                               ring_s=ring_s, hold_s=hold_s)
         self._tap_on = bool(config.enabled)
         self._samples = 0  # written only by audio()
+        self._pcm16 = Pcm16()  # used only by audio()
         self._recent: deque[tuple[float, float]] = deque(maxlen=64)  # windows, for a late start
         self._current: _Record | None = None
         self._last: _Record | None = None
@@ -128,10 +133,12 @@ class Recorder:
 
     def audio(self, block: np.ndarray) -> None:
         """Take one block of the stream; never blocks, never drops."""
-        n = len(block)
         if self._tap_on:
-            self._writer.put_audio(self._samples, np.array(block, dtype=np.float32).reshape(-1))
-        self._samples += n
+            pcm = self._pcm16(block)
+            self._writer.put_audio(self._samples, pcm)
+            self._samples += len(pcm)
+        else:
+            self._samples += len(block)
 
     # --- Sink (the scoring thread) --------------------------------------------------------------
 

@@ -6,7 +6,7 @@ import numpy as np
 
 
 class Ring:
-    """A circular float32 buffer of the most recent samples.
+    """A circular int16 buffer of the most recent samples (16-bit PCM, as written).
 
     `end` is the absolute position after the last sample appended; samples
     from `available` (the later of the last restart and `end - size`) up to
@@ -14,7 +14,7 @@ class Ring:
     """
 
     def __init__(self, size: int) -> None:
-        self._buf = np.zeros(size, np.float32)
+        self._buf = np.zeros(size, np.int16)
         self.origin = self.end = 0
 
     @property
@@ -38,12 +38,18 @@ class Ring:
         self._buf[: n - first] = block[first:]
         self.end += n
 
-    def read(self, a: int, b: int) -> np.ndarray:
-        """A copy of samples [a, b); the caller keeps `available <= a <= b <= end`."""
+    def parts(self, a: int, b: int) -> list[np.ndarray]:
+        """Samples [a, b) as one or two views (no copy), valid until the next append;
+        the caller keeps `available <= a <= b <= end`."""
         size = len(self._buf)
         i, j = a % size, b % size
-        if b - a == size:
-            return np.concatenate([self._buf[i:], self._buf[:i]])
-        if i <= j:
-            return self._buf[i:j].copy()
-        return np.concatenate([self._buf[i:], self._buf[:j]])
+        if a == b:
+            return []
+        if i < j:
+            return [self._buf[i:j]]
+        return [self._buf[i:], self._buf[:j]] if j else [self._buf[i:]]
+
+    def read(self, a: int, b: int) -> np.ndarray:
+        """A copy of samples [a, b) (same bounds as `parts`)."""
+        parts = self.parts(a, b)
+        return np.concatenate(parts) if parts else self._buf[:0].copy()

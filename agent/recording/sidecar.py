@@ -24,8 +24,10 @@ Label rules, decided here once:
 
 from __future__ import annotations
 
+import calendar
 import json
 import os
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -215,3 +217,42 @@ def read_sidecar(path: Path) -> dict[str, Any] | None:
     except (OSError, ValueError):
         return None
     return data if isinstance(data, dict) else None
+
+
+def interrupted_sidecar(side: Mapping[str, Any] | None, stem: str,
+                        samples: int) -> dict[str, Any]:
+    """The sidecar of a roast whose agent died mid-roast (agent/recording/spool.py).
+
+    `side` is what was on disk (None when missing: a minimal sidecar is made,
+    its start read from the stem). Its annotations are derived again, by the
+    rules above, for the real `duration`, from its own (file-relative) marks
+    and agent decision.
+    """
+    duration = samples / SAMPLE_RATE
+    if side is None:
+        agent_id, _, rest = stem.rpartition("_")
+        if rest.isdigit():  # `<agent>_<ts>_<n>`
+            agent_id, _, rest = agent_id.rpartition("_")
+        try:
+            started = iso_utc(calendar.timegm(time.strptime(rest, "%Y%m%dT%H%M%SZ")))
+        except ValueError:
+            started = None
+        side = {"label_source": "agent", "annotations": [], "firstcrack": {
+            "format": FORMAT, "agent_id": agent_id or None, "started_ts": started,
+            "ended_ts": None, "sample_rate": SAMPLE_RATE, "model": None, "settings": {},
+            "charge_s": None, "drop_s": None,
+            "agent": {"onset_s": None, "detected_s": None, "first_crack_end_s": None},
+            "marks": [], "events": [], "windows": []}}
+    out = dict(side)
+    meta = dict(out.get("firstcrack") or {})
+    meta.update(complete=False, end_reason="interrupted")
+    out.update(audio_file=f"{stem}.flac", duration=round(duration, 3), firstcrack=meta)
+    agent = meta.get("agent") if isinstance(meta.get("agent"), dict) else {}
+    marks = [MarkRecord(str(m.get("kind")), float(m.get("t_s") or 0.0), "", "")
+             for m in meta.get("marks") or [] if isinstance(m, dict)]
+    end = agent.get("first_crack_end_s")
+    if marks:
+        out["annotations"] = region(user_start(marks), end, duration)
+    elif out.get("label_source") == "agent":
+        out["annotations"] = region(agent.get("onset_s"), end, duration)
+    return out

@@ -1,11 +1,13 @@
-"""The recorder's writer thread: a ring of recent audio, the FLAC being written, the sidecars.
+"""The recorder's writer thread: a ring of recent audio, the spool being written, the sidecars.
 
-Everything slow happens here: FLAC encoding, sidecar JSON, the disk budget.
-The capture and scoring threads reach it through one unbounded
-`queue.SimpleQueue` whose `put` never blocks, so a stalled disk costs memory
-(64 kB per second of audio), never a dropped block. The thread takes all
-that is queued, then sleeps `poll_s`: waking it for every 0.1 s block cost
-more CPU than encoding the block.
+Everything slow happens here: the spool, the FLAC encode at the end of each
+roast, sidecar JSON, the disk budget, and recovering the spools an earlier
+agent left (agent/recording/spool.py). The capture and scoring threads reach
+it through one unbounded `queue.SimpleQueue` whose `put` never blocks, so a
+stalled disk costs memory (32 kB per second of audio: the capture thread
+hands over 16-bit PCM), never a dropped block. The thread takes all that is
+queued, then sleeps `poll_s`: waking it for every 0.1 s block cost more CPU
+than writing the block.
 
 Decisions:
 - Positions are absolute sample counts (the runtime's stream clock). A block
@@ -17,9 +19,11 @@ Decisions:
 - The file trails the stream by `hold_s`, so a finish decided a little after
   its instant (DROP applied a block late) still ends at exactly that sample;
   one later than `hold_s` ends the file where it already is.
-- The FLAC and first sidecar appear with the first samples (the name is the real start).
-- A disk error ends the file, is logged once per kind and reported (`status`), and
-  fails the record; the thread lives on and tries again at the next roast.
+- The spool and first sidecar appear with the first samples (the name is the real
+  start); the sidecar names the FLAC the spool becomes at the end of the roast.
+- A disk error ends the file (what reached the spool is encoded), is logged once per
+  kind and reported (`status`), and fails the record; the thread lives on and tries
+  again at the next roast.
 """
 
 from __future__ import annotations
@@ -36,7 +40,7 @@ from typing import Any
 
 import numpy as np
 
-from agent.recording.budget import WRITING, WRITING_LOCK, Budget
+from agent.recording.budget import BUDGET_FULL, WRITING, WRITING_LOCK, Budget, writing_now
 from agent.recording.commands import (
     AudioFile,
     Finish,
@@ -44,19 +48,15 @@ from agent.recording.commands import (
     OpenFile,
     Rewrite,
     Status,
-    frames_in,
+    coalesce,
+    drain,
     free_stem,
-    open_flac,
-    pcm16,
 )
 from agent.recording.ring import Ring
 from agent.recording.sidecar import SAMPLE_RATE, RecordSnapshot, build_sidecar, write_json_atomic
+from agent.recording.spool import encode, open_spool, recover, spool_path, spool_samples
 
 log = logging.getLogger("firstcrack.recording")
-
-BUDGET_FULL = ("recording paused: the recordings budget (recording.max_gb / min_free_gb) is "
-               "exceeded and only user-labelled recordings are left")
-
 
 _STOP = object()
 
@@ -70,7 +70,7 @@ class Writer:
         agent_id: str,
         max_bytes: float,
         min_free_bytes: float,
-        open_audio: Callable[[Path], AudioFile] = open_flac,
+        open_audio: Callable[[Path], AudioFile] = open_spool,
         ring_s: float = 60.0, hold_s: float = 5.0, chunk_s: float = 2.0,
         budget_every_s: float = 30.0, poll_s: float = 0.25,
     ) -> None:
@@ -111,41 +111,25 @@ class Writer:
     # --- the writer thread ----------------------------------------------------------------
 
     def _run(self) -> None:
+        self._guard(recover, self.directory, writing_now())
         self._guard(self.budget.refresh)
-        while True:
-            batch = [self._q.get()]  # wait for work, then take all there is
-            while True:
-                try:
-                    batch.append(self._q.get_nowait())
-                except queue.Empty:
-                    break
-            if not self._handle(batch):
-                break
+        while self._handle(drain(self._q)):
             time.sleep(self._poll_s)  # not woken by every block: the blocks pile up meanwhile
         self._guard(self._shutdown)
 
     def _handle(self, batch: list[Any]) -> bool:
         """Apply a batch in order, contiguous blocks joined; False at the stop sentinel."""
-        run: list[np.ndarray] = []
-        first = nxt = 0
-        for item in [*batch, None]:
-            if isinstance(item, tuple) and run and item[0] == nxt:
-                run.append(item[1])
-                nxt += len(item[1])
-                continue
-            if run:
-                self._guard(self._audio, first, np.concatenate(run))
-                run = []
+        for item in coalesce(batch):
             if isinstance(item, tuple):
-                first, nxt, run = item[0], item[0] + len(item[1]), [item[1]]
+                self._guard(self._audio, *item)
             elif item is _STOP:
                 return False
-            elif item is not None:
+            else:
                 handler = {Open: self._open, Finish: self._finish, Rewrite: self._rewrite}
                 self._guard(handler[type(item)], item)
         return True
 
-    def _guard(self, fn: Callable[..., None], *args: Any) -> None:
+    def _guard(self, fn: Callable[..., object], *args: Any) -> None:
         before = self._file
         try:
             fn(*args)
@@ -208,7 +192,8 @@ class Writer:
         if a > f.pos:  # cannot happen while hold_s < ring_s; keep the timeline anyway
             log.warning("recording: %d samples were lost before writing", a - f.pos)
             f.handle.write(np.zeros(a - f.pos, np.int16))
-        f.handle.write(pcm16(self._ring.read(a, b)))
+        for part in self._ring.parts(a, b):
+            f.handle.write(part)
         self._since_check += b - f.pos
         f.pos = b
         if self._since_check >= self._budget_every:
@@ -220,10 +205,10 @@ class Writer:
     def _create(self, f: OpenFile) -> None:
         self.directory.mkdir(parents=True, exist_ok=True)
         f.stem = free_stem(self.directory, self.agent_id, f.snapshot.wall(f.start / SAMPLE_RATE))
-        f.path = self.directory / f"{f.stem}.flac"
-        f.handle = self._open_audio(f.path)
+        f.path = spool_path(self.directory, f.stem)
         with WRITING_LOCK:
-            WRITING.add(f.path.resolve())
+            WRITING.update(f.paths())
+        f.handle = self._open_audio(f.path)
         self._sidecar(f.stem, f.snapshot, f.start, 0)
         self.status.clear()
         log.info("recording %s", f.path)
@@ -233,20 +218,26 @@ class Writer:
         write_json_atomic(self.directory / f"{stem}.json", payload)
 
     def _close(self, f: OpenFile, reason: str | None) -> None:
-        """Finish the file: close the FLAC, write the complete sidecar."""
+        """Finish the file: close the spool, encode it to FLAC, write the complete sidecar,
+        delete the spool (agent/recording/spool.py; a failure leaves the spool)."""
         self._file = None
-        samples = f.written
         if f.handle is not None:
             try:
                 f.handle.close()
+                self._finalize(f, reason, f.written)
             finally:
                 self._unregister(f)
-            snap = replace(f.snapshot, complete=True, end_reason=reason,
-                           end_s=(f.start + samples) / SAMPLE_RATE)
-            self._sidecar(f.stem, snap, f.start, samples)
-            self._remember(f, samples, reason)
-            log.info("recorded %s: %.1f s, %s", f.path, samples / SAMPLE_RATE, reason)
+            log.info("recorded %s.flac: %.1f s, %s", f.stem, f.written / SAMPLE_RATE, reason)
         self.budget.refresh()
+
+    def _finalize(self, f: OpenFile, reason: str | None, samples: int) -> None:
+        assert f.path is not None
+        encode(f.path, self.directory / f"{f.stem}.flac")
+        snap = replace(f.snapshot, complete=True, end_reason=reason,
+                       end_s=(f.start + samples) / SAMPLE_RATE)
+        self._sidecar(f.stem, snap, f.start, samples)
+        self._remember(f, samples, reason)
+        f.path.unlink()
 
     def _remember(self, f: OpenFile, samples: int, reason: str | None) -> None:
         self._done[f.record_id] = (f.stem, f.start, samples, reason)
@@ -256,7 +247,7 @@ class Writer:
     def _unregister(self, f: OpenFile) -> None:
         if f.path is not None:
             with WRITING_LOCK:
-                WRITING.discard(f.path.resolve())
+                WRITING.difference_update(f.paths())
 
     def _abandon(self, f: OpenFile, exc: BaseException) -> None:
         """A disk error: give the file up, say so once, keep what can be kept."""
@@ -268,15 +259,12 @@ class Writer:
                 f.handle.close()
             except Exception:  # noqa: BLE001 - already failing; the sidecar says the rest
                 pass
-            self._unregister(f)
-            try:  # a failed write may have landed in part: the file says how much
-                samples = frames_in(f.path) if f.path is not None else f.written
-                snap = replace(f.snapshot, complete=True, end_reason="error",
-                               end_s=(f.start + samples) / SAMPLE_RATE)
-                self._sidecar(f.stem, snap, f.start, samples)
-                self._remember(f, samples, "error")
-            except Exception:  # noqa: BLE001
+            try:  # a failed write may have landed in part: the spool says how much
+                samples = spool_samples(f.path) if f.path is not None else f.written
+                self._finalize(f, "error", samples)
+            except Exception:  # noqa: BLE001 - the spool stays; recovered at the next start
                 pass
+            self._unregister(f)
 
     def _enforce(self) -> bool:
         """Apply the budget; True (and reported) when recording must pause."""
