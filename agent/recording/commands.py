@@ -95,7 +95,7 @@ def free_stem(directory: Path, agent_id: str, start_wall: float) -> str:
 class Pcm16:
     """float32 in [-1, 1] to 16-bit PCM as libsndfile scales it (x 32767, rounded,
     clipped), in a scratch buffer of its own: the int16 result is the only allocation.
-    One per thread (the capture thread's)."""
+    One per thread (the writer thread's)."""
 
     def __init__(self, size: int = 4096) -> None:
         self._scratch = np.empty(size, np.float32)

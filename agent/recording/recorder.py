@@ -3,9 +3,11 @@
 Two doors, on two threads:
 - `audio(block)`, on the capture thread, with every 16 kHz mono float32 block
   in order. It counts samples (the runtime's stream clock) and, while the
-  recording switch is on, queues the block as 16-bit PCM (its one
-  allocation: the conversion goes through a scratch buffer) for the writer
-  thread. It takes no lock and never waits: the queue is unbounded.
+  recording switch is on, queues a float32 copy for the writer thread (the
+  caller may reuse its buffer). That copy is its one allocation: converting
+  each 0.1 s block to 16-bit PCM here cost three times the copy, so the
+  writer converts 2 s at a time. It takes no lock and never waits: the
+  queue is unbounded.
 - `start()` starts the writer thread, which first recovers the roasts an
   agent killed mid-roast left behind (agent/recording/spool.py).
 - the sink methods, on the scoring thread. Each reads `view()` (the runtime's
@@ -45,7 +47,7 @@ import numpy as np
 from agent.config import RecordingConfig
 from agent.core.roast_view import RoastView
 from agent.recording.budget import budget_bytes
-from agent.recording.commands import AudioFile, Finish, Open, Pcm16, Rewrite
+from agent.recording.commands import AudioFile, Finish, Open, Rewrite
 from agent.recording.sidecar import SAMPLE_RATE, MarkRecord, RecordSnapshot
 from agent.recording.spool import open_spool
 from agent.recording.writer import Writer
@@ -119,8 +121,8 @@ class Recorder:
         self._writer = Writer(self.directory, agent_id, max_bytes, min_free, open_audio,
                               ring_s=ring_s, hold_s=hold_s)
         self._tap_on = bool(config.enabled)
+        self._put = self._writer.put_audio
         self._samples = 0  # written only by audio()
-        self._pcm16 = Pcm16()  # used only by audio()
         self._recent: deque[tuple[float, float]] = deque(maxlen=64)  # windows, for a late start
         self._current: _Record | None = None
         self._last: _Record | None = None
@@ -134,9 +136,11 @@ class Recorder:
     def audio(self, block: np.ndarray) -> None:
         """Take one block of the stream; never blocks, never drops."""
         if self._tap_on:
-            pcm = self._pcm16(block)
-            self._writer.put_audio(self._samples, pcm)
-            self._samples += len(pcm)
+            copy = np.array(block, dtype=np.float32)
+            if copy.ndim != 1:
+                copy = copy.reshape(-1)
+            self._put((self._samples, copy))
+            self._samples += len(copy)
         else:
             self._samples += len(block)
 

@@ -6,7 +6,7 @@ import numpy as np
 
 
 class Ring:
-    """A circular int16 buffer of the most recent samples (16-bit PCM, as written).
+    """A circular float32 buffer of the most recent samples.
 
     `end` is the absolute position after the last sample appended; samples
     from `available` (the later of the last restart and `end - size`) up to
@@ -14,7 +14,7 @@ class Ring:
     """
 
     def __init__(self, size: int) -> None:
-        self._buf = np.zeros(size, np.int16)
+        self._buf = np.zeros(size, np.float32)
         self.origin = self.end = 0
 
     @property

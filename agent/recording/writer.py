@@ -4,8 +4,8 @@ Everything slow happens here: the spool, the FLAC encode at the end of each
 roast, sidecar JSON, the disk budget, and recovering the spools an earlier
 agent left (agent/recording/spool.py). The capture and scoring threads reach
 it through one unbounded `queue.SimpleQueue` whose `put` never blocks, so a
-stalled disk costs memory (32 kB per second of audio: the capture thread
-hands over 16-bit PCM), never a dropped block. The thread takes all that is
+stalled disk costs memory (64 kB per second of audio), never a dropped
+block. The thread takes all that is
 queued, then sleeps `poll_s`: waking it for every 0.1 s block cost more CPU
 than writing the block.
 
@@ -46,6 +46,7 @@ from agent.recording.commands import (
     Finish,
     Open,
     OpenFile,
+    Pcm16,
     Rewrite,
     Status,
     coalesce,
@@ -78,6 +79,7 @@ class Writer:
         self.budget = Budget(directory, max_bytes, min_free_bytes)
         self._open_audio = open_audio
         self._ring = Ring(int(ring_s * SAMPLE_RATE))
+        self._pcm16 = Pcm16()
         self._hold, self._chunk = int(hold_s * SAMPLE_RATE), int(chunk_s * SAMPLE_RATE)
         self._budget_every = int(budget_every_s * SAMPLE_RATE)
         self._poll_s = poll_s
@@ -90,8 +92,10 @@ class Writer:
 
     # --- any thread ---------------------------------------------------------------------
 
-    def put_audio(self, position: int, block: np.ndarray) -> None:
-        self._q.put((position, block))
+    @property
+    def put_audio(self) -> Callable[[tuple[int, np.ndarray]], None]:
+        """`put_audio((position, block))`: the queue's own `put`, no Python frame between."""
+        return self._q.put
 
     def put(self, command: Open | Finish | Rewrite) -> None:
         self._q.put(command)
@@ -192,8 +196,8 @@ class Writer:
         if a > f.pos:  # cannot happen while hold_s < ring_s; keep the timeline anyway
             log.warning("recording: %d samples were lost before writing", a - f.pos)
             f.handle.write(np.zeros(a - f.pos, np.int16))
-        for part in self._ring.parts(a, b):
-            f.handle.write(part)
+        for part in self._ring.parts(a, b):  # 2 s at a time: one conversion per chunk
+            f.handle.write(self._pcm16(part))
         self._since_check += b - f.pos
         f.pos = b
         if self._since_check >= self._budget_every:
