@@ -119,3 +119,17 @@ def alog_annotation(
         "first_crack_roast_s": None if charge is None else fcs - charge,
     }
     return annotation, warnings
+
+
+def alog_charge_s(path: str | Path) -> float | None:
+    """Artisan's CHARGE time (seconds after `timex[0]`), or None when it is not set.
+
+    A recorder sidecar's `charge_s` is CHARGE in audio seconds, so a profile beside a
+    recording aligns with `audio_offset_s = alog_charge_s(profile) - charge_s`
+    (docs/RECORDINGS.md: audio time = Artisan time - Artisan's CHARGE + `charge_s`).
+    """
+    profile = read_alog(path)
+    timex, timeindex = profile.get("timex"), profile.get("timeindex")
+    if not isinstance(timex, list) or not timex or not isinstance(timeindex, list):
+        return None
+    return _event_time(timex, timeindex, CHARGE)

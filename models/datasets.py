@@ -38,7 +38,7 @@ from typing import Any
 import numpy as np
 import soundfile as sf
 
-from models.artisan import AlogError, alog_annotation
+from models.artisan import AlogError, alog_annotation, alog_charge_s
 from models.splits import (  # noqa: F401 - re-exported: part of this module's API
     LABELS,
     SPLITS,
@@ -238,8 +238,25 @@ def _annotation_index(base: Path) -> dict[str, Path]:
     return index
 
 
+def recorder_sidecar(audio: Path) -> dict[str, Any] | None:
+    """The agent recorder's sidecar beside `audio` (a JSON with a `firstcrack` key), or None."""
+    try:
+        data = json.loads(audio.with_suffix(".json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) and isinstance(data.get("firstcrack"), dict) else None
+
+
 def find_annotation(audio: Path, base: Path, index: Mapping[str, Path]) -> Path | None:
-    """The annotation for `audio`: JSON beside it, in annotations/, by audio_file; then .alog."""
+    """The annotation for `audio`: JSON beside it, in annotations/, by audio_file; then .alog.
+
+    One exception (docs/RECORDINGS.md): beside a recorder sidecar whose label is not the
+    user's own (`label_source` other than "user"), an `STEM.alog` outranks the sidecar.
+    """
+    sidecar = recorder_sidecar(audio)
+    if (sidecar is not None and sidecar.get("label_source") != "user"
+            and audio.with_suffix(".alog").is_file()):
+        return audio.with_suffix(".alog")
     for suffix in (".json", ".alog"):
         for candidate in (audio.with_suffix(suffix), base / "annotations" / (audio.stem + suffix)):
             if candidate.is_file():
@@ -283,6 +300,39 @@ def _regions(
     return sorted(regions)
 
 
+def _alog_label(
+    alog: Path, audio: Path, audio_offset_s: float, duration_s: float,
+    problems: list[dict[str, str]],
+) -> dict[str, Any]:
+    """The annotation from `alog`; beside a recorder sidecar it is aligned on CHARGE, and a
+    profile without FCs (or without CHARGE to align on) falls back to the sidecar."""
+    sidecar = recorder_sidecar(audio)
+    if sidecar is not None:
+        charge_s = sidecar["firstcrack"].get("charge_s")
+        try:
+            alog_charge = alog_charge_s(alog)
+        except AlogError:
+            alog_charge = None
+        if charge_s is None or alog_charge is None:
+            _problem(problems, alog, "cannot align the profile on CHARGE (not set in the "
+                     "profile or the sidecar); the sidecar's label is used")
+            return sidecar
+        audio_offset_s = alog_charge - float(charge_s)
+    try:
+        annotation, notes = alog_annotation(alog, audio.name, audio_offset_s,
+                                            duration_s=duration_s)
+    except AlogError as exc:
+        if sidecar is None:
+            raise
+        _problem(problems, alog, f"{exc}; the sidecar's label is used")
+        return sidecar
+    for note in notes:
+        problems.append({"file": str(alog), "problem": note})
+    if sidecar is not None:
+        annotation["label_source"] = "artisan"
+    return annotation
+
+
 def load_recordings(
     root: str | Path, problems: list[dict[str, str]], audio_offset_s: float = 0.0
 ) -> list[Recording]:
@@ -302,10 +352,7 @@ def load_recordings(
             audio = load_audio(file)
             duration = len(audio) / SAMPLE_RATE
             if ann_file.suffix == ".alog":
-                annotation, notes = alog_annotation(ann_file, file.name, audio_offset_s,
-                                                    duration_s=duration)
-                for note in notes:
-                    problems.append({"file": str(ann_file), "problem": note})
+                annotation = _alog_label(ann_file, file, audio_offset_s, duration, problems)
             else:
                 annotation = json.loads(ann_file.read_text(encoding="utf-8"))
                 if not isinstance(annotation, dict):

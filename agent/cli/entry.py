@@ -51,6 +51,7 @@ def _user_errors() -> tuple[type[BaseException], ...]:
         ("models.datasets", "DatasetError"),
         ("models.artisan", "AlogError"),
         ("models.train_cli", "TrainError"),
+        ("models.tune_data", "TuneDataError"),
         ("agent.tools.eval_run", "EvaluateError"),
         ("models.clip_eval", "ClipEvalError"),
     ):

@@ -1,4 +1,4 @@
-"""Registers `train`, `evaluate`, `bench` and `evaluate-clips`; options live beside their code."""
+"""Registers `train`, `evaluate`, `bench`, `tune`, `evaluate-clips`; options live in their code."""
 
 from __future__ import annotations
 
@@ -34,6 +34,15 @@ def register(sub: argparse._SubParsersAction, handlers: dict[str, Handler]) -> N
     _wire(evaluate, "agent.tools.event_eval", "add_evaluate_arguments", "run_evaluate",
           "evaluate", handlers)
     _wire(bench, "agent.tools.bench", "add_bench_arguments", "run_bench", "bench", handlers)
+    tune = sub.add_parser(
+        "tune",
+        help="fine-tune on your own labelled roasts, gated against the current model",
+        description="Tune a copy of the model on the labelled recordings in --recordings "
+        "(head mode: frozen backbone, cached embeddings), compare it with the current model "
+        "on held-out roasts, and write it (save_pretrained + ONNX int8) only when it is no "
+        "worse. Exit 1 when refused, 2 for bad input.",
+    )
+    _wire(tune, "agent.tools.tune", "add_tune_arguments", "run_tune", "tune", handlers)
     clips = sub.add_parser(
         "evaluate-clips",
         help="how a model does on real short crack and background clips",
