@@ -56,3 +56,16 @@ def test_alog_beside_a_sidecar_is_the_label_aligned_on_charge(tmp_path: Path) ->
     doc["label_source"] = "user"  # the user's own mark outranks the profile
     side.write_text(json.dumps(doc))
     assert load_recordings(tmp_path, [])[0].annotation["label_source"] == "user"
+
+
+def test_gate_refuses_more_misses_false_alarms_or_a_worse_onset() -> None:
+    from agent.tools.tune_report import gate
+
+    def row(misses: int, fa: int, median: float | None) -> dict:
+        return {"misses": misses, "false_alarms": fa, "median_abs_onset_error_s": median}
+
+    assert gate(row(2, 0, 5.0), row(0, 0, 6.9)) == (True, [])
+    assert not gate(row(0, 0, 5.0), row(1, 0, 5.0))[0]
+    assert not gate(row(0, 0, 5.0), row(0, 1, 5.0))[0]
+    assert "median" in gate(row(0, 0, 5.0), row(0, 0, 7.5))[1][0]
+    assert gate(row(3, 0, None), row(0, 0, 12.0))[0]  # the current model found nothing
