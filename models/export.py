@@ -205,8 +205,16 @@ def _quantize(fp32: Path, int8: Path) -> None:
             log.warning("quantisation pre-processing failed (%s); quantising as exported", exc)
             source = fp32
         # Per-channel weight scales: as fast as per-tensor here, and 4-8x closer to fp32
-        # (docs/PERFORMANCE.md).
-        quantize_dynamic(str(source), str(int8), weight_type=QuantType.QInt8, per_channel=True)
+        # (docs/PERFORMANCE.md). The quantiser logs a line per tensor on the root logger at
+        # INFO; that is noise to a user of `export` or `tune`, so it is held to WARNING.
+        root = logging.getLogger()
+        level = root.level
+        root.setLevel(max(level, logging.WARNING))
+        try:
+            quantize_dynamic(str(source), str(int8), weight_type=QuantType.QInt8,
+                             per_channel=True)
+        finally:
+            root.setLevel(level)
     onnx_session(int8)  # fail here, not at load time, if the result does not run
 
 
