@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from agent.cli.entry import main as cli
@@ -69,3 +70,49 @@ def test_gate_refuses_more_misses_false_alarms_or_a_worse_onset() -> None:
     assert not gate(row(0, 0, 5.0), row(0, 1, 5.0))[0]
     assert "median" in gate(row(0, 0, 5.0), row(0, 0, 7.5))[1][0]
     assert gate(row(3, 0, None), row(0, 0, 12.0))[0]  # the current model found nothing
+
+
+def _refuse(*_: object) -> tuple[bool, list[str]]:
+    return False, ["refused by the test"]
+
+
+def test_a_refused_tune_leaves_the_old_model_and_force_replaces_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import agent.tools.tune_report as report
+    from models.classifier import load_classifier
+
+    data = tmp_path / "rec"
+    write_user_roasts(data, [211, 212, 213], simulate_unlike, 240.0)
+    out = tmp_path / "tuned"
+    out.mkdir()
+    (out / "marker").write_text("the model the agent runs today")
+    monkeypatch.setattr(report, "gate", _refuse)
+    args = ["tune", "--recordings", str(data), "--from", "demo", "--out", str(out),
+            "--cache", str(tmp_path / "cache")]
+
+    assert cli(args) == 1
+    assert "refused" in capsys.readouterr().out
+    assert sorted(p.name for p in out.iterdir()) == ["marker"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cache", "rec", "tuned"]  # no temp
+
+    assert cli([*args, "--force"]) == 0
+    assert not (out / "marker").exists()
+    assert json.loads((out / "tune_report.json").read_text())["forced"] is True
+    assert load_classifier(str(out)).predict(np.zeros((1, 160_000), np.float32)).shape == (1,)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cache", "rec", "tuned"]
+
+
+def test_full_mode_writes_a_loadable_model_without_checkpoints(tmp_path: Path) -> None:
+    from models.classifier import load_classifier
+
+    data = tmp_path / "rec"
+    write_user_roasts(data, [221, 222, 223], simulate_unlike, 240.0)
+    out = tmp_path / "full"
+    code = cli(["tune", "--recordings", str(data), "--from", "demo", "--out", str(out),
+                "--mode", "full", "--epochs", "1", "--force"])
+    assert code == 0
+    assert (out / "onnx" / "int8" / "model_quantized.onnx").exists()
+    assert not (out / "checkpoints").exists()
+    assert json.loads((out / "tune_report.json").read_text())["mode"] == "full"
+    assert load_classifier(str(out)).predict(np.zeros((1, 160_000), np.float32)).shape == (1,)

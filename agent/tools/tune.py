@@ -111,8 +111,10 @@ def _tune(args: argparse.Namespace, base: str, train: list[Any], tmp: Path, conf
             for rec in train:  # only the training roasts, by link: nothing copied
                 for src in rec.path.parent.glob(rec.path.stem + ".*"):
                     (Path(folder) / src.name).symlink_to(src.resolve())
-            return tune_full_model(base, folder, tmp / "model", epochs=args.epochs or 5,
-                                   seed=args.seed, window_s=window_s, hop_s=args.hop)
+            result = tune_full_model(base, folder, tmp, epochs=args.epochs or 5,
+                                     seed=args.seed, window_s=window_s, hop_s=args.hop)
+        shutil.rmtree(tmp / "checkpoints", ignore_errors=True)  # the best model is saved
+        return result
     cache = args.cache or config.state_dir / "tune_cache"
     return tune_head_model(base, train, tmp, cache, args.train_layers, window_s, args.hop,
                            args.epochs, seed=args.seed, threads=args.threads)
@@ -124,11 +126,6 @@ def _gate_and_write(args: argparse.Namespace, config: Any, base: str, current: A
     from agent.tools.tune_report import ONSET_TOLERANCE_S, event_rows, format_table, gate
     from agent.tools.tune_report import summarise as row
 
-    if args.mode == "full":  # train() wrote into tmp/model: lift it up
-        for item in (tmp / "model").iterdir():
-            if item.name != "checkpoints":
-                item.replace(tmp / item.name)
-        shutil.rmtree(tmp / "model")
     cur = row("current", event_rows(val, current, config))
     new = row("tuned", event_rows(val, candidate, config))
     table = format_table([cur, new])
