@@ -28,10 +28,10 @@ from models.datasets import SAMPLE_RATE, Recording, label_window, load_recording
 MIN_ROASTS = 3
 """Fewer labelled roasts than this (or none with first crack) cannot be split and tuned."""
 HOW_TO_LABEL = (
-    "label roasts by pressing the Home Assistant 'First crack now' button (or MQTT "
-    "`roast/set first_crack_now`) when you hear it, the FCs mark in Artisan, or an Artisan "
-    ".alog saved beside the recording; `--accept-agent-labels` also uses roasts you did "
-    "not correct"
+    "with recording on, press Home Assistant's 'First crack now' button (or send MQTT "
+    "`roast/set first_crack_now`) when you hear first crack, or 'False alarm' when the "
+    "agent was wrong; Artisan's FCs button does the same, and an Artisan .alog saved beside "
+    "a recording counts too; `--accept-agent-labels` also uses roasts you did not correct"
 )
 
 
@@ -71,11 +71,11 @@ def labelled_recordings(root: str | Path, accept_agent: bool = False,
         raise TuneDataError(
             f"{root}: {len(chosen)} labelled roast(s) found, at least {MIN_ROASTS} needed "
             f"({len(found)} readable recordings: {seen}; {len(problems)} problems). "
-            f"To label: {HOW_TO_LABEL}")
+            f"To label a roast: {HOW_TO_LABEL}.")
     if not any(rec.has_crack for rec in chosen):
         raise TuneDataError(
             f"{root}: none of the {len(chosen)} labelled roasts has a first crack; at least "
-            f"one is needed. To label: {HOW_TO_LABEL}")
+            f"one is needed. To label a roast: {HOW_TO_LABEL}.")
     return chosen, counts
 
 
