@@ -30,14 +30,14 @@ def test_a_roast_applied_late_starts_at_its_start_and_ends_at_drop(tmp_path: Pat
     rec = roast.make(tmp_path)
     roast.run_to(20.0)
     roast.set(start=15.0)  # CHARGE applied 5 s after its audio was captured: the pre-roll
-    assert rec.usage()["recording"] is True
+    assert rec.usage()["recording_active"] is True
     roast.run_to(55.0)
     rec.event(first_crack(50.0, 40.0))
     roast.run_to(66.0)
     rec.event(crack_end(66.0, 40.0, 60.0))
     roast.run_to(71.0)
     roast.set(end=70.0)  # DROP at 70 s, announced at 71 s
-    assert rec.usage()["recording"] is False
+    assert rec.usage()["recording_active"] is False
     roast.run_to(90.0)
     rec.close()
     [(audio, side)] = recordings(tmp_path)
@@ -127,7 +127,7 @@ def test_switched_on_mid_roast_off_and_on_again(tmp_path: Path) -> None:
     rec = roast.make(tmp_path)
     roast.set(start=5.0)
     roast.run_to(30.0)
-    assert rec.usage()["recording"] is False
+    assert rec.usage()["recording_active"] is False
     roast.set(recording=True)  # from now on, not from the roast start
     roast.run_to(50.0)
     roast.set(recording=False)
@@ -171,7 +171,7 @@ def test_off_by_default_records_nothing(tmp_path: Path) -> None:
     roast.run_to(30.0)
     rec.close()
     assert list(tmp_path.iterdir()) == []
-    assert rec.usage() == {"recording": False, "recordings_mb": 0.0, "recordings": 0,
+    assert rec.usage() == {"recording_active": False, "recordings_mb": 0.0, "recordings": 0,
                            "recording_error": None}
 
 

@@ -85,7 +85,7 @@ def test_only_labelled_left_pauses_recording(tmp_path: Path,
         roast.set(start=0.0)
         roast.run_to(10.0)
         wait_for(lambda: rec.usage()["recording_error"] is not None)
-        assert rec.usage()["recording"] is False
+        assert rec.usage()["recording_active"] is False
         roast.set(start=10.0)  # the next roast tries again, and is refused again
         roast.run_to(20.0)
         rec.close()
@@ -102,7 +102,7 @@ def test_budget_full_while_recording_finishes_the_file_then_evicts_it_first(
     rec = roast.make(tmp_path, max_gb=600 * KB / 2**30)
     roast.set(start=0.0)
     roast.run_to(40.0)  # ~30 kB/s of noise: over budget at the 30 s check, r_a already gone
-    wait_for(lambda: rec.usage()["recording"] is False)
+    wait_for(lambda: rec.usage()["recording_active"] is False)
     roast.set(end=40.0)
     roast.set(start=40.0, end=None)  # next roast: the paused (unlabelled) one goes first
     roast.run_to(45.0)
@@ -136,7 +136,7 @@ def test_a_folder_that_cannot_be_written_is_reported_not_raised(tmp_path: Path) 
     roast.set(start=0.0)
     roast.run_to(20.0)
     wait_for(lambda: rec.usage()["recording_error"] is not None)
-    assert rec.usage()["recording"] is False
+    assert rec.usage()["recording_active"] is False
     roast.run_to(30.0)
     rec.close()
     assert "cannot write" in (rec.usage()["recording_error"] or "")

@@ -132,10 +132,8 @@ class Agent:
         recorder = Recorder(config.recording, config.agent_id, recordings_dir(config),
                             model_name, self.runtime.roast_view)
         self.runtime.sinks.append(recorder)
-        usage = recorder.usage
-        self.runtime.state_extras["recording_active"] = lambda: usage()["recording"]
-        for key in ("recordings_mb", "recordings", "recording_error"):
-            self.runtime.state_extras[key] = lambda k=key: usage()[k]  # type: ignore[misc]
+        for key in recorder.usage():
+            self.runtime.state_extras[key] = lambda k=key: recorder.usage()[k]  # type: ignore[misc]
         return recorder
 
     def _roast_from(self, origin: str) -> Callable[[str], None]:

@@ -186,13 +186,13 @@ class Recorder:
     # --- state for the retained `state` --------------------------------------------------------
 
     def usage(self) -> dict[str, Any]:
-        """For the retained state: `recording` (a file is being written now),
-        `recordings_mb` (MiB on disk), `recordings` (count), `recording_error`
-        (why recording is paused, or None)."""
+        """For the retained state, under these keys: `recording_active` (a file is being
+        written now; `recording` is the switch, a setting), `recordings_mb` (MiB on disk),
+        `recordings` (count), `recording_error` (why recording is paused, or None)."""
         w = self._writer
         cur = self._current
         return {
-            "recording": cur is not None and not w.status.failed(cur.record_id),
+            "recording_active": cur is not None and not w.status.failed(cur.record_id),
             "recordings_mb": round(w.budget.bytes / 2**20, 1),
             "recordings": w.budget.count,
             "recording_error": w.status.error,
