@@ -32,6 +32,7 @@ from typing import Any, TextIO
 import numpy as np
 
 from agent.config import DEFAULT_CONFIG_PATH, AgentConfig, AudioConfig, ConfigError, load_config
+from agent.recording import recordings_dir
 from agent.setup.broker import check_broker, check_discovery
 from agent.setup.capture import FIRST_AUDIO_S, SETTLE_S, device_param, measure
 from agent.setup.checks import (
@@ -95,17 +96,22 @@ def check_config(
     return passed("config", f"{shown} loads and validates ({who})"), config
 
 
+def _probe_writable(path: Path) -> None:
+    """Create `path` if need be and write, sync and remove a file in it; OSError if not."""
+    path.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile(dir=path, prefix=".doctor-") as probe:
+        probe.write(b"firstcrack doctor\n")
+        probe.flush()
+        os.fsync(probe.fileno())
+
+
 def check_state_dir(config: AgentConfig, agent_id: str) -> CheckResult:
     """`<state_dir>/<agent_id>` exists (created if need be) and takes a new file."""
     name = "state dir" if not config.roasters else f"state dir ({agent_id})"
     path = config.state_dir / agent_id
     existed = path.is_dir()
     try:
-        path.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=path, prefix=".doctor-") as probe:
-            probe.write(b"firstcrack doctor\n")
-            probe.flush()
-            os.fsync(probe.fileno())
+        _probe_writable(path)
     except OSError as exc:
         return failed(name, f"{path} is not writable: {exc}",
                       "set state_dir (FIRSTCRACK_STATE_DIR) to a directory this user can "
@@ -120,11 +126,9 @@ def check_recording(config: AgentConfig) -> CheckResult:
     rec = config.recording
     if not rec.enabled:
         return skipped("recording", "off (recording.enabled: false)")
-    path = rec.dir or config.state_dir / "recordings"
+    path = recordings_dir(config)
     try:
-        path.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=path, prefix=".doctor-") as probe:
-            probe.write(b"firstcrack doctor\n")
+        _probe_writable(path)
         free_gb = shutil.disk_usage(path).free / 1e9
     except OSError as exc:
         return failed("recording", f"{path} is not writable: {exc}",
