@@ -269,8 +269,7 @@ class Runtime:
     def roast_view(self) -> RoastView:
         """The current roast for sinks that need more than the messages (the recorder)."""
         with self._lock:
-            det = self._detector
-            self.corrections.follow(det)
+            det = self._detector  # the marks follow the roast in _apply, where roasts change
             return RoastView(self._stream_s, det.roast_start_s, det.roast_end_s,
                              tuple(self.corrections.marks), self._settings, self._anchor)
 
