@@ -118,11 +118,10 @@ def _runtime_field(name: str) -> tuple[type[Section], str]:
     return {"detector": DetectorConfig, "recording": RecordingConfig}[section], key
 
 
-if not all(  # pragma: no cover
-    _runtime_field(name)[1] in _runtime_field(name)[0].model_fields
-    for name in RUNTIME_SETTING_NAMES
-):
-    raise TypeError(f"a runtime setting has no config field: {RUNTIME_FIELDS}")
+for _name in RUNTIME_SETTING_NAMES:
+    _section, _key = _runtime_field(_name)
+    if _key not in _section.model_fields:  # pragma: no cover
+        raise TypeError(f"runtime setting {_name!r} has no config field: {RUNTIME_FIELDS}")
 
 
 def setting_bounds(name: str) -> FieldBounds:
