@@ -70,11 +70,9 @@ class Corrections:
                 return None
             log.info("first crack confirmed by the user at stream %.1f s", now_s)
             return user_first_crack_event(confirmation, detector, wall, model)
-        if detector.confirmation is None or last_event is None:
-            detector.retract()
+        if detector.retract() is None or last_event is None:
             log.info("false_alarm kept as a label (no first crack is confirmed)")
             return None
-        detector.retract()
         log.info("first crack %s withdrawn as a false alarm", last_event.event_id)
         return false_alarm_event(last_event, now_s, detector, wall, origin)
 
