@@ -32,6 +32,7 @@ import onnxruntime as ort  # noqa: E402 - after the telemetry default above
 
 from models.features import FeatureConfig
 from models.frontend import MAX_STREAMS, MAX_WINDOW_SECONDS, FeatureFrontEnd
+from models.profile import PUBLISHED_PROFILE, DetectionProfile
 
 if TYPE_CHECKING:
     from models.torch_backend import TorchClassifier
@@ -77,6 +78,8 @@ class ClassifierBase:
     """Shared read-out; subclasses provide `_logits(feats)`."""
 
     backend: str = ""
+    profile: DetectionProfile = PUBLISHED_PROFILE
+    """Set by the loader from the model folder (models/profile.py)."""
 
     def __init__(self, name: str, front: FeatureFrontEnd, id2label: Mapping[int | str, str]):
         self.name = name

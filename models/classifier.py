@@ -40,6 +40,7 @@ import models
 from models.backends import LabelError, OnnxClassifier, onnx_session
 from models.extras import MissingExtraError, missing, require
 from models.features import FeatureConfig
+from models.profile import PUBLISHED_PROFILE, DetectionProfile, ProfileError, find_profile
 
 if TYPE_CHECKING:
     from models.torch_backend import TorchClassifier
@@ -105,6 +106,9 @@ class Classifier(Protocol):
     window_samples: int
     """Samples per window the model was built for (160000 = 10 s). Shorter windows
     are zero-padded and longer ones truncated by the feature extractor."""
+    profile: DetectionProfile
+    """The detector settings chosen for this model (models/profile.py); the published
+    AST's settings for a model that carries none."""
 
     def features(self, windows: np.ndarray) -> np.ndarray:
         """[B, samples] float32 16 kHz -> model input features [B, frames, mel]."""
@@ -146,18 +150,22 @@ def load_classifier(
         )
     path = Path(resolve_model_ref(ref)).expanduser()
     try:
-        if path.is_file():
-            return _load_file(ref, path, backend, threads)
-        if path.is_dir():
-            return _load_dir(ref, path, backend, threads)
+        if path.is_file() or path.is_dir():
+            profile = find_profile(path)  # a broken profile fails before the model loads
+            load = _load_file if path.is_file() else _load_dir
+            classifier = load(ref, path, backend, threads)
+            classifier.profile = profile
+            return classifier
         if ref == "demo":
             raise ModelLoadError(ref, f"the demo model is missing from {path}")
         if _HUB_ID.match(ref) and not ref.endswith(".onnx"):
-            return _load_hub(ref, backend, threads, _is_offline(offline))
+            classifier = _load_hub(ref, backend, threads, _is_offline(offline))
+            classifier.profile = PUBLISHED_PROFILE  # the hub checkpoint carries no profile
+            return classifier
         raise ModelLoadError(ref, f"no such file or directory: {path}")
     except (ModelLoadError, MissingExtraError):
         raise
-    except LabelError as exc:
+    except (LabelError, ProfileError) as exc:
         raise ModelLoadError(ref, str(exc)) from exc
     except Exception as exc:  # noqa: BLE001 - any loader failure becomes one clear error
         raise ModelLoadError(ref, f"{type(exc).__name__}: {_first_line(exc)}") from exc

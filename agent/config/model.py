@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic import Field, PrivateAttr, ValidationError, field_validator, model_validator
 
 from agent.config.detector import DetectorConfig
 from agent.config.errors import ConfigError, describe
@@ -22,8 +22,29 @@ from agent.config.sections import (
     Section,
 )
 from agent.core.settings import DetectorSettings
+from models.profile import PROFILE_KEYS, DetectionProfile
 
 PUBLISHED_MODEL = "syamaner/coffee-first-crack-detection"
+
+
+@dataclasses.dataclass(frozen=True)
+class ProfileInForce:
+    """Which detection profile a config runs with, and which of its keys the user overrode."""
+
+    profile: DetectionProfile
+    overridden: tuple[str, ...]
+
+    def describe(self) -> dict[str, Any]:
+        """JSON for `state`, `analyze --json` and `doctor`."""
+        return {"source": self.profile.source, "overridden": list(self.overridden),
+                **self.profile.settings()}
+
+    def summary(self) -> str:
+        """One line: `model profile (threshold overridden by the config)`."""
+        text = f"{self.profile.source} profile"
+        if self.overridden:
+            text += f" ({', '.join(self.overridden)} set by the user)"
+        return text
 
 
 def _default_state_dir() -> Path:
@@ -47,6 +68,7 @@ class AgentConfig(Section):
     controller: ControllerConfig = ControllerConfig()
     recording: RecordingConfig = RecordingConfig()
     roasters: list[RoasterConfig] = Field(default_factory=list, max_length=16)
+    _profile: ProfileInForce | None = PrivateAttr(None)
 
     @model_validator(mode="after")
     def _distinct_roasters(self) -> AgentConfig:
@@ -69,15 +91,38 @@ class AgentConfig(Section):
     def with_detector(self, **changes: Any) -> AgentConfig:
         """A copy with some `detector` keys changed, validated as the file would be.
 
-        Raises ConfigError naming `detector.<key>` (evaluate and bench variants,
-        persisted `/set` values checked at start-up).
+        Keys the user did not set stay unset, so a model's detection profile
+        (`with_profile`) can still fill them. Raises ConfigError naming
+        `detector.<key>` (evaluate and bench variants, persisted `/set` values
+        checked at start-up).
         """
         try:
-            detector = DetectorConfig.model_validate({**self.detector.model_dump(), **changes})
+            unset_kept = self.detector.model_dump(exclude_unset=True)  # defaults stay unset
+            detector = DetectorConfig.model_validate({**unset_kept, **changes})
         except ValidationError as exc:
             message, keys = describe(exc, prefix=("detector",))
             raise ConfigError(f"invalid configuration: {message}", keys) from None
         return self.model_copy(update={"detector": detector})
+
+    def with_profile(self, profile: DetectionProfile | None) -> AgentConfig:
+        """A copy whose `detector` keys that the user left unset come from `profile`.
+
+        A key set in the file, the environment or a flag is kept, key by key. None (a
+        scorer with no profile, e.g. a test fake) changes nothing. Applying a second
+        profile to a config that already has one changes nothing either: the first one
+        (the model's, applied where the chain is built) is the one in force.
+        """
+        if profile is None or self._profile is not None:
+            return self
+        user = sorted(set(PROFILE_KEYS) & self.detector.model_fields_set)
+        fill = {k: v for k, v in profile.settings().items() if k not in user}
+        applied = self.with_detector(**fill) if fill else self.model_copy()
+        applied._profile = ProfileInForce(profile, tuple(user))
+        return applied
+
+    def profile_in_force(self) -> ProfileInForce | None:
+        """The model profile applied by `with_profile`, and the keys the user overrode."""
+        return self._profile
 
     def for_roaster(self, roaster: RoasterConfig) -> AgentConfig:
         """This config as seen by one roaster (its agent_id and Artisan port)."""

@@ -53,12 +53,17 @@ class AnalysisResult:
     model: str
     hop_s: float
     duration_s: float
+    window_s: float
     settings: DetectorSettings
     telemetry: list[Telemetry] = field(default_factory=list)
     first_crack_end: FirstCrackEndResult | None = None
     cadence: str = "fixed"
     pop_onsets_s: list[float] = field(default_factory=list)
     """Onsets the chain's pop counter heard (stream seconds)."""
+    detection_profile: dict[str, Any] | None = None
+    """The model's detection profile in force (`ProfileInForce.describe`), if any."""
+    scored: dict[str, int] = field(default_factory=dict)
+    """Model name -> windows that model scored (the gate's ear and the main model)."""
 
     def to_json_dict(self) -> dict[str, Any]:
         fc, end = self.first_crack, self.first_crack_end
@@ -74,6 +79,9 @@ class AnalysisResult:
             "threshold": self.settings.threshold,
             "min_positive": self.settings.min_positive,
             "confirm_s": self.settings.confirm_s,
+            "window_s": self.window_s,
+            "detection_profile": self.detection_profile,
+            "scored": self.scored,
         }
 
 
@@ -107,6 +115,7 @@ def analyze_audio(
     that woke the cadence).
     """
     sink = ListSink()
+    config = config.with_profile(getattr(scorer, "profile", None))
     chain = build_chain(config, scorer, sinks=[sink])
     chunk = max(1, int(CHUNK_S * SAMPLE_RATE))
     bar = progress_bar(len(audio) / SAMPLE_RATE, enabled=progress)
@@ -123,15 +132,19 @@ def analyze_audio(
     )
     ends = [e for e in sink.events if isinstance(e, FirstCrackEndEvent)]
     settings = chain.runtime.current_settings()
+    in_force = config.profile_in_force()
     return AnalysisResult(
         first_crack=first_crack,
         windows=sorted((t.audio_s, t.probability) for t in sink.telemetries),
         model=scorer.name,
         hop_s=settings.hop_s,
         duration_s=len(audio) / SAMPLE_RATE,
+        window_s=config.detector.window_s,
         settings=settings,
         telemetry=sink.telemetries,
         first_crack_end=FirstCrackEndResult(ends[0].end_audio_s, ends[0].audio_s) if ends else None,
         cadence=config.detector.cadence,
         pop_onsets_s=chain.transients.onset_times(),
+        detection_profile=None if in_force is None else in_force.describe(),
+        scored=chain.scored_counts(),
     )

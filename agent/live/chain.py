@@ -64,6 +64,10 @@ class Chain:
             self.runtime.first_crack_settled(),
         )
 
+    def scored_counts(self) -> dict[str, int]:
+        """Model name -> windows it scored so far (`analyze --json`'s `scored`)."""
+        return dict(self.runtime.scored)
+
     def due_windows(self, block: np.ndarray) -> list[Window]:
         """Push one block; the windows it made due (with their lookback attached)."""
         windows = self.driver.on_block(block, self.runtime.current_settings().hop_s)
@@ -88,11 +92,13 @@ def build_chain(
     persistence: SettingsPersistence | None = None,
     clock: Callable[[], float] = time.time,
 ) -> Chain:
-    """Assemble the chain that `config` describes.
+    """Assemble the chain that `config` describes, with the scorer's detection profile.
 
-    `settings` overrides `config.to_settings()` (the agent passes the
-    settings persisted from earlier `/set`s).
+    The scorer's `profile` (models/profile.py) fills the detector keys the user
+    left unset (`AgentConfig.with_profile`); the state payload names the profile
+    in force. `settings` overrides `config.to_settings()`.
     """
+    config = config.with_profile(getattr(scorer, "profile", None))
     detector = config.detector
     runtime = Runtime(
         scorer,
@@ -103,6 +109,9 @@ def build_chain(
         persistence=persistence,
         clock=clock,
     )
+    in_force = config.profile_in_force()
+    if in_force is not None:
+        runtime.state_extras["detection_profile"] = in_force.describe
     runtime.crack_end = CrackEndTracker(
         config.controller.end_quiet_s, detector.window_s, config.controller.end_pops_per_min
     )

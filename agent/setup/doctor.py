@@ -32,6 +32,7 @@ from typing import Any, TextIO
 import numpy as np
 
 from agent.config import DEFAULT_CONFIG_PATH, AgentConfig, AudioConfig, ConfigError, load_config
+from agent.config.model import ProfileInForce
 from agent.recording import recordings_dir
 from agent.setup.broker import check_broker, check_discovery
 from agent.setup.capture import FIRST_AUDIO_S, SETTLE_S, device_param, measure
@@ -150,6 +151,13 @@ def probe_window(samples: int, seed: int = 0) -> np.ndarray:
     return window
 
 
+def _profile_line(in_force: ProfileInForce) -> str:
+    """`model profile: evidence 3 in 20 s, p >= 0.5, 3 s windows every 1 s`."""
+    d = in_force.describe()
+    return (f"{in_force.summary()}: {d['rule']} {d['min_positive']} in {d['confirm_s']:g} s, "
+            f"p >= {d['threshold']:g}, {d['window_s']:g} s windows every {d['hop_s']:g} s")
+
+
 def check_model(config: AgentConfig) -> CheckResult:
     """The model loads with the configured backend and threads and scores a window."""
     from models.classifier import ModelLoadError, load_classifier
@@ -167,8 +175,10 @@ def check_model(config: AgentConfig) -> CheckResult:
     start = time.perf_counter()
     p = float(np.asarray(model.predict(probe_window(samples)[None, :]))[0])
     scored_ms = (time.perf_counter() - start) * 1000
+    in_force = config.with_profile(getattr(model, "profile", None)).profile_in_force()
+    profile = "" if in_force is None else f"; detection: {_profile_line(in_force)}"
     detail = (f"{config.model} ({model.backend}) loaded in {loaded_s:.2f} s; a test window "
-              f"scored p={p:.2f} in {scored_ms:.0f} ms")  # fmt: skip
+              f"scored p={p:.2f} in {scored_ms:.0f} ms{profile}")  # fmt: skip
     if not (math.isfinite(p) and 0.0 <= p <= 1.0):
         broken = "the model's output is broken: re-export it or use another model"
         return failed("model", detail + " (not a probability)", broken)
