@@ -78,6 +78,9 @@ class ClassifierBase:
     """Shared read-out; subclasses provide `_logits(feats)`."""
 
     backend: str = ""
+    architecture: str = "ast"
+    """What kind of model scores: an AST here; "ear" for models/ear_head.py. The agent
+    puts the ear gate in front of an AST (agent/core/gate.py)."""
     profile: DetectionProfile = PUBLISHED_PROFILE
     """Set by the loader from the model folder (models/profile.py)."""
 

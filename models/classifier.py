@@ -2,7 +2,10 @@
 
 A reference is one of:
 
-- `demo`: the small model shipped in `models/demo` (trained on synthetic roasts);
+- `demo`: the shipped pretrained ear in `models/demo` (an AudioSet-pretrained backbone
+  with a head trained on simulated roasts; models/ear_head.py);
+- `ast-demo`: the tiny AST shipped in `models/ast-demo` (trained from scratch on simulated
+  roasts; the offline stand-in for the published AST);
 - a local `save_pretrained` directory (`config.json`, weights,
   `preprocessor_config.json`), optionally holding exported ONNX files under
   `onnx/int8/`, `int8/`, `onnx/fp32/` or `fp32/`, or one export folder itself;
@@ -38,6 +41,7 @@ import numpy as np
 
 import models
 from models.backends import LabelError, OnnxClassifier, onnx_session
+from models.ear_head import EAR_FILE
 from models.extras import MissingExtraError, missing, require
 from models.features import FeatureConfig
 from models.profile import PUBLISHED_PROFILE, DetectionProfile, ProfileError, find_profile
@@ -48,7 +52,10 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 DEMO_MODEL_DIR: Path = Path(models.__file__).parent / "demo"
-"""The shipped demo model (a `save_pretrained` directory, possibly with ONNX exports)."""
+"""The shipped demo model: the pretrained ear (models/ear_head.py)."""
+AST_DEMO_MODEL_DIR: Path = Path(models.__file__).parent / "ast-demo"
+"""The tiny AST trained from scratch on simulated roasts: the offline stand-in AST."""
+SHIPPED_MODELS: dict[str, Path] = {"demo": DEMO_MODEL_DIR, "ast-demo": AST_DEMO_MODEL_DIR}
 
 PUBLISHED_MODEL = "syamaner/coffee-first-crack-detection"
 """The fine-tuned checkpoint that `run` and `analyze` use by default."""
@@ -124,8 +131,8 @@ class Classifier(Protocol):
 
 
 def resolve_model_ref(ref: str) -> str:
-    """`demo` -> the shipped demo directory; anything else unchanged."""
-    return str(DEMO_MODEL_DIR) if ref == "demo" else ref
+    """`demo` and `ast-demo` -> the shipped model directories; anything else unchanged."""
+    return str(SHIPPED_MODELS[ref]) if ref in SHIPPED_MODELS else ref
 
 
 def load_classifier(
@@ -156,8 +163,8 @@ def load_classifier(
             classifier = load(ref, path, backend, threads)
             classifier.profile = profile
             return classifier
-        if ref == "demo":
-            raise ModelLoadError(ref, f"the demo model is missing from {path}")
+        if ref in SHIPPED_MODELS:
+            raise ModelLoadError(ref, f"the shipped model is missing from {path}")
         if _HUB_ID.match(ref) and not ref.endswith(".onnx"):
             classifier = _load_hub(ref, backend, threads, _is_offline(offline))
             classifier.profile = PUBLISHED_PROFILE  # the hub checkpoint carries no profile
@@ -185,6 +192,8 @@ def _load_file(ref: str, path: Path, backend: str, threads: int | None) -> Class
 
 
 def _load_dir(ref: str, path: Path, backend: str, threads: int | None) -> Classifier:
+    if (path / EAR_FILE).is_file():
+        return _ear_classifier(ref, path, backend, threads)
     onnx_file = next((path / c for c in LOCAL_ONNX_CANDIDATES if (path / c).is_file()), None)
     if backend == "onnx" or (backend == "auto" and onnx_file is not None):
         if onnx_file is None:
@@ -201,6 +210,18 @@ def _load_dir(ref: str, path: Path, backend: str, threads: int | None) -> Classi
     if not (path / "preprocessor_config.json").is_file():
         raise ModelLoadError(ref, f"{path} has no preprocessor_config.json")
     return _torch_classifier(ref, str(path), threads, local_files_only=True)
+
+
+def _ear_classifier(ref: str, path: Path, backend: str, threads: int | None) -> Classifier:
+    """A pretrained ear (models/ear_head.py): ONNX backbone + linear head, no torch."""
+    from models.ear_head import EarClassifier, EarFormatError, read_ear_spec
+
+    if backend == "torch":
+        raise ModelLoadError(ref, f"{path} is an ear model; it runs on the onnx backend only")
+    try:
+        return EarClassifier(ref, read_ear_spec(path), threads=threads)  # type: ignore[return-value]
+    except EarFormatError as exc:
+        raise ModelLoadError(ref, str(exc)) from None
 
 
 def _torch_classifier(

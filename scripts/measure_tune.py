@@ -37,7 +37,7 @@ def main() -> int:
     write_user_roasts(rec, TRAIN_SEEDS, simulate_unlike, args.duration)
     out = work / "tuned"
     started = time.monotonic()
-    code = cli(["tune", "--recordings", str(rec), "--from", "demo", "--out", str(out),
+    code = cli(["tune", "--recordings", str(rec), "--from", "ast-demo", "--out", str(out),
                 "--cache", str(work / "cache"), "--force"])
     took = time.monotonic() - started
     print(f"cheap-mode tune on {len(TRAIN_SEEDS)} roasts of {args.duration:g} s: {took:.0f} s "

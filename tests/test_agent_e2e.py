@@ -246,3 +246,29 @@ def _drain(agent: AgentProcess) -> list[dict[str, Any]]:
     while not agent.lines.empty():
         items.append(agent.lines.get_nowait())
     return items
+
+
+def test_gated_ast_over_mosquitto_decides_first_crack(
+    mosquitto: Mosquitto, subscriber_factory: Any, tmp_path: Path
+) -> None:
+    """Acceptance: the AST stand-in (`ast-demo`) with the ear gate on (the default for an
+    AST) runs a simulated roast over a real broker; the event is the AST's, near the truth,
+    and the state names the AST's detection profile."""
+    seed, duration = 30011, 300.0  # never used to train or choose either shipped model
+    sub = subscriber_factory(mosquitto.port, ["firstcrack/roaster1/#"])
+    agent = AgentProcess(
+        mosquitto.port, tmp_path, "--source", f"sim:{seed}:{duration:g}", "--speed", "20",
+        env={"FIRSTCRACK_MODEL": "ast-demo", "FIRSTCRACK_DETECTOR__GATE": "auto"},
+    )
+    assert agent.wait_exit() == 0, agent.stderr()
+    sub.wait_for(lambda m: m.topic.endswith("/availability") and m.text == "offline")
+    events = events_of(sub.on("firstcrack/roaster1/event"))
+    assert len(events) == 1, events
+    assert events[0]["model"] == "ast-demo" and events[0]["source"] == "agent"
+    assert abs(events[0]["onset_audio_s"] - truth_onset(seed, duration)) <= ONSET_TOLERANCE_S
+    final = [m.json() for m in sub.on("firstcrack/roaster1/state")][-1]
+    assert final["detection_profile"]["source"] == "model"
+    assert final["threshold"] == final["detection_profile"]["threshold"]
+    telemetry = [m.json() for m in sub.on("firstcrack/roaster1/telemetry")]
+    fixed_hop_windows = (duration - 10.0) / 3.0
+    assert 0 < len(telemetry) < fixed_hop_windows / 3  # the AST ran on few windows

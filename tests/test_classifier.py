@@ -237,19 +237,21 @@ def test_published_layout_finds_config_two_levels_up(onnx_dir: Path, tmp_path: P
 def test_demo_resolves_to_the_shipped_directory() -> None:
     assert DEMO_MODEL_DIR == Path(models.__file__).parent / "demo"
     assert resolve_model_ref("demo") == str(DEMO_MODEL_DIR)
+    assert resolve_model_ref("ast-demo") == str(Path(models.__file__).parent / "ast-demo")
     assert resolve_model_ref("some/hub-id") == "some/hub-id"
     assert resolve_model_ref("./demo") == "./demo"
 
 
-def test_demo_loads_from_demo_dir(monkeypatch: pytest.MonkeyPatch, tiny_model_dir: Path) -> None:
-    monkeypatch.setattr(clf, "DEMO_MODEL_DIR", tiny_model_dir)
-    model = load_classifier("demo")
-    assert (model.name, model.backend) == ("demo", "torch")
+def test_ast_demo_loads_from_its_dir(monkeypatch: pytest.MonkeyPatch,
+                                     tiny_model_dir: Path) -> None:
+    monkeypatch.setitem(clf.SHIPPED_MODELS, "ast-demo", tiny_model_dir)
+    model = load_classifier("ast-demo")
+    assert (model.name, model.backend) == ("ast-demo", "torch")
 
 
 def test_missing_demo_is_a_load_error(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.setattr(clf, "DEMO_MODEL_DIR", tmp_path / "nope")
-    expect_load_error("demo", "demo model is missing")
+    monkeypatch.setitem(clf.SHIPPED_MODELS, "demo", tmp_path / "nope")
+    expect_load_error("demo", "shipped model is missing")
 
 
 def test_missing_path(tmp_path: Path) -> None:

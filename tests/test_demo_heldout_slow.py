@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from agent.cli import main
-from models.classifier import DEMO_MODEL_DIR
+from models.classifier import AST_DEMO_MODEL_DIR
 
 
 @pytest.mark.slow
@@ -23,7 +23,7 @@ def test_held_out_evaluation_reproduces_the_card(tmp_path: Path) -> None:
         [
             "evaluate",
             "--model",
-            "demo",
+            "ast-demo",
             "--simulate",
             "30,10",
             "--sim-seed-offset",
@@ -34,7 +34,7 @@ def test_held_out_evaluation_reproduces_the_card(tmp_path: Path) -> None:
     )
     assert code == 0
     got = json.loads(out.read_text())["events"]
-    shipped = json.loads((DEMO_MODEL_DIR / "eval_heldout.json").read_text())["events"]
+    shipped = json.loads((AST_DEMO_MODEL_DIR / "eval_heldout.json").read_text())["events"]
     # Reproduction, not targets: the card states honestly which targets the model misses.
     for key in ("detected", "missed", "false_alarms"):
         assert got[key] == shipped[key], key

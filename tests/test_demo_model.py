@@ -13,18 +13,18 @@ import numpy as np
 import pytest
 
 from agent.tools.event_eval import trained_seeds
-from models.classifier import DEMO_MODEL_DIR, load_classifier
+from models.classifier import AST_DEMO_MODEL_DIR, load_classifier
 from models.simulator import simulate_roast
 
-CARD = DEMO_MODEL_DIR / "README.md"
-EVAL_JSON = DEMO_MODEL_DIR / "eval_heldout.json"
-TRAIN_REPORT = DEMO_MODEL_DIR / "train_report.json"
+CARD = AST_DEMO_MODEL_DIR / "README.md"
+EVAL_JSON = AST_DEMO_MODEL_DIR / "eval_heldout.json"
+TRAIN_REPORT = AST_DEMO_MODEL_DIR / "train_report.json"
 MAX_TOTAL_BYTES = 10 * 1024 * 1024
 ONNX_TORCH_BOUND = 0.05
 """Largest |p_onnx_int8 - p_torch| allowed on real simulated windows (the card states it)."""
 EVAL_COMMAND = (
-    "firstcrack evaluate --model demo --simulate 30,10 --sim-seed-offset 10000 "
-    "--json models/demo/eval_heldout.json"
+    "firstcrack evaluate --model ast-demo --simulate 30,10 --sim-seed-offset 10000 "
+    "--json models/ast-demo/eval_heldout.json"
 )
 CHECK_SEED = 10000
 """A held-out simulator seed (training used seeds below 10000; evaluation from 10000): the
@@ -48,20 +48,20 @@ def _windows(audio: np.ndarray, starts: list[float]) -> np.ndarray:
 
 def _trained_seeds() -> set[int]:
     """Seeds of both training stages (from scratch, then fine-tuned with augmentation)."""
-    return trained_seeds(DEMO_MODEL_DIR)
+    return trained_seeds(AST_DEMO_MODEL_DIR)
 
 
 def test_demo_directory_is_at_most_10_mb() -> None:
-    files = [p for p in DEMO_MODEL_DIR.rglob("*") if p.is_file()]
-    assert (DEMO_MODEL_DIR / "onnx/int8/model_quantized.onnx") in files
+    files = [p for p in AST_DEMO_MODEL_DIR.rglob("*") if p.is_file()]
+    assert (AST_DEMO_MODEL_DIR / "onnx/int8/model_quantized.onnx") in files
     assert sum(p.stat().st_size for p in files) <= MAX_TOTAL_BYTES
 
 
 def test_both_backends_load_and_agree(roast: tuple[np.ndarray, object]) -> None:
     audio, truth = roast
-    torch_model = load_classifier("demo", backend="torch")
-    onnx_model = load_classifier("demo", backend="onnx")
-    auto_model = load_classifier("demo")
+    torch_model = load_classifier("ast-demo", backend="torch")
+    onnx_model = load_classifier("ast-demo", backend="onnx")
+    auto_model = load_classifier("ast-demo")
     assert (torch_model.backend, onnx_model.backend, auto_model.backend) == (
         "torch", "onnx", "onnx")
     onset = truth.first_crack_onset_s  # type: ignore[attr-defined]
@@ -83,7 +83,7 @@ def test_scores_first_crack_above_the_same_roast_before_it(
     inside = [float(s) for s in np.arange(onset, end - WINDOW_S + 1e-9, 3.0)]
     before = [float(s) for s in np.arange(0.0, onset - WINDOW_S - 5.0, 6.0)]
     assert len(inside) >= 5 and len(before) >= 5
-    model = load_classifier("demo")
+    model = load_classifier("ast-demo")
     p_inside = model.predict(_windows(audio, inside))
     p_before = model.predict(_windows(audio, before))
     assert crack_scores_separate(p_inside, p_before)
@@ -109,7 +109,7 @@ def test_card_states_command_provenance_and_held_out_numbers() -> None:
     for phrase in ("synthetic", "sim_version", "not a substitute", "held-out"):
         assert phrase in card, phrase
     result = json.loads(EVAL_JSON.read_text())
-    assert result["model"] == "demo"
+    assert result["model"] == "ast-demo"
     assert set(result["simulated"]["crack_seeds"] + result["simulated"]["no_crack_seeds"]
                ).isdisjoint(_trained_seeds())
     ev, win = result["events"], result["window_metrics"]

@@ -16,7 +16,7 @@ import pytest
 from transformers import ASTFeatureExtractor
 from transformers.audio_utils import mel_filter_bank, window_function
 
-from models.classifier import DEMO_MODEL_DIR
+from models.classifier import AST_DEMO_MODEL_DIR
 from models.fbank import FastFbank, FbankError, IncrementalFbank
 from models.features import FeatureConfig, FeatureConfigError, hann_window, kaldi_mel_filters
 from models.frontend import FeatureFrontEnd
@@ -129,7 +129,7 @@ def test_front_end_keeps_one_incremental_state_per_roaster() -> None:
 
 # --- the configuration and filter bank without transformers ------------------------------
 
-POPCORN = [DEMO_MODEL_DIR.parent / "data/popcorn" / f"Popcorn200v{i}.flac" for i in (1, 2)]
+POPCORN = [AST_DEMO_MODEL_DIR.parent / "data/popcorn" / f"Popcorn200v{i}.flac" for i in (1, 2)]
 PUBLISHED = {"num_mel_bins": 128, "max_length": 1024, "mean": -4.2677393, "std": 4.5689974}
 """The published checkpoint's layout (AudioSet AST): 128 mel bins x 1024 frames."""
 FEATURE_BOUND = 1e-4
@@ -149,7 +149,7 @@ def test_mel_filters_and_window_equal_transformers(bins: int) -> None:
 
 
 def test_feature_config_reads_the_demo_preprocessor_file() -> None:
-    path = DEMO_MODEL_DIR / "onnx/int8/preprocessor_config.json"
+    path = AST_DEMO_MODEL_DIR / "onnx/int8/preprocessor_config.json"
     cfg = FeatureConfig.from_file(path)
     raw = json.loads(path.read_text())
     assert (cfg.sampling_rate, cfg.num_mel_bins, cfg.max_length) == (
@@ -232,7 +232,7 @@ def test_features_from_config_match_the_extractor_on_real_and_simulated_audio(
     """Built from preprocessor_config.json alone, the features equal ASTFeatureExtractor's
     within FEATURE_BOUND, in every mode the agent uses (incremental and vectorised)."""
     if layout == "demo":
-        path = DEMO_MODEL_DIR / "onnx/int8/preprocessor_config.json"
+        path = AST_DEMO_MODEL_DIR / "onnx/int8/preprocessor_config.json"
         cfg, ex = FeatureConfig.from_file(path), extractor(**json.loads(path.read_text()))
     else:
         cfg, ex = FeatureConfig.from_dict(PUBLISHED), extractor(**PUBLISHED)

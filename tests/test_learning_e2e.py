@@ -82,7 +82,7 @@ def test_record_correct_tune_and_load(
     out = tmp_path / "tuned"
     tune = subprocess.run(
         [sys.executable, "-m", "agent.cli", "tune", "--recordings", str(recordings),
-         "--from", "demo", "--out", str(out), "--force"],
+         "--from", "ast-demo", "--out", str(out), "--force"],
         cwd=ROOT, capture_output=True, text=True, timeout=600,
     )
     assert tune.returncode == 0, tune.stdout + tune.stderr

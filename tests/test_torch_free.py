@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from models.classifier import DEMO_MODEL_DIR
+from models.classifier import AST_DEMO_MODEL_DIR
 
 ROOT = Path(__file__).resolve().parent.parent
 HEAVY = ("torch", "transformers")
@@ -105,13 +105,13 @@ def hub_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
     (snapshot / "onnx/int8").mkdir(parents=True)
     (repo / "refs").mkdir()
     (repo / "refs/main").write_text(commit)
-    shutil.copy(DEMO_MODEL_DIR / "config.json", snapshot / "config.json")
+    shutil.copy(AST_DEMO_MODEL_DIR / "config.json", snapshot / "config.json")
     for name in ("model_quantized.onnx", "preprocessor_config.json"):
-        shutil.copy(DEMO_MODEL_DIR / "onnx/int8" / name, snapshot / "onnx/int8" / name)
+        shutil.copy(AST_DEMO_MODEL_DIR / "onnx/int8" / name, snapshot / "onnx/int8" / name)
     return cache
 
 
-LOCAL_REFS = ["demo", "models/demo/onnx", "models/demo/onnx/int8/model_quantized.onnx"]
+LOCAL_REFS = ["demo", "models/ast-demo/onnx", "models/ast-demo/onnx/int8/model_quantized.onnx"]
 """The shipped demo model, an exported directory and a lone .onnx file (with its
 preprocessor_config.json beside it)."""
 LOAD_REFS = """
@@ -152,8 +152,8 @@ def test_torch_paths_name_the_missing_extra() -> None:
 from models.extras import MissingExtraError
 from models.classifier import load_classifier
 from models.export import ExportError, export_onnx
-for call, extra in ((lambda: load_classifier("demo", backend="torch"), "[torch]"),
-                    (lambda: export_onnx("models/demo", "/nonexistent/out"), "[train]")):
+for call, extra in ((lambda: load_classifier("ast-demo", backend="torch"), "[torch]"),
+                    (lambda: export_onnx("models/ast-demo", "/nonexistent/out"), "[train]")):
     try:
         call()
     except MissingExtraError as exc:

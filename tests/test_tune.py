@@ -16,7 +16,7 @@ from models.sim_unlike import simulate_unlike
 
 
 def test_missing_folder_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    code = cli(["tune", "--recordings", str(tmp_path / "nope"), "--from", "demo"])
+    code = cli(["tune", "--recordings", str(tmp_path / "nope"), "--from", "ast-demo"])
     assert code == 2
     assert "no such folder" in capsys.readouterr().err
 
@@ -26,7 +26,7 @@ def test_too_few_labelled_roasts_exit_2_and_say_how_to_label(
 ) -> None:
     write_user_roasts(tmp_path, [1, 2], simulate_unlike, 60.0)
     write_user_roasts(tmp_path, [3], simulate_unlike, 60.0, label_source="agent")
-    code = cli(["tune", "--recordings", str(tmp_path), "--from", "demo",
+    code = cli(["tune", "--recordings", str(tmp_path), "--from", "ast-demo",
                 "--out", str(tmp_path / "out")])
     err = capsys.readouterr().err
     assert code == 2
@@ -37,7 +37,7 @@ def test_too_few_labelled_roasts_exit_2_and_say_how_to_label(
 def test_no_roast_with_first_crack_exits_2(tmp_path: Path,
                                           capsys: pytest.CaptureFixture[str]) -> None:
     write_user_roasts(tmp_path, [], simulate_unlike, 60.0, no_crack_seeds=[1, 2, 3])
-    assert cli(["tune", "--recordings", str(tmp_path), "--from", "demo"]) == 2
+    assert cli(["tune", "--recordings", str(tmp_path), "--from", "ast-demo"]) == 2
     assert "none of the 3 labelled roasts has a first crack" in capsys.readouterr().err
 
 
@@ -88,7 +88,7 @@ def test_a_refused_tune_leaves_the_old_model_and_force_replaces_it(
     out.mkdir()
     (out / "marker").write_text("the model the agent runs today")
     monkeypatch.setattr(report, "gate", _refuse)
-    args = ["tune", "--recordings", str(data), "--from", "demo", "--out", str(out),
+    args = ["tune", "--recordings", str(data), "--from", "ast-demo", "--out", str(out),
             "--cache", str(tmp_path / "cache")]
 
     assert cli(args) == 1
@@ -109,7 +109,7 @@ def test_full_mode_writes_a_loadable_model_without_checkpoints(tmp_path: Path) -
     data = tmp_path / "rec"
     write_user_roasts(data, [221, 222, 223], simulate_unlike, 240.0)
     out = tmp_path / "full"
-    code = cli(["tune", "--recordings", str(data), "--from", "demo", "--out", str(out),
+    code = cli(["tune", "--recordings", str(data), "--from", "ast-demo", "--out", str(out),
                 "--mode", "full", "--epochs", "1", "--force"])
     assert code == 0
     assert (out / "onnx" / "int8" / "model_quantized.onnx").exists()

@@ -33,13 +33,13 @@ def test_tune_on_five_roasts_fixes_held_out_unlike_roasts(tmp_path: Path) -> Non
     rec = tmp_path / "recordings"
     write_user_roasts(rec, range(200, 205), simulate_unlike, DURATION_S)
     out = tmp_path / "state" / "models" / "tuned"
-    code = cli(["tune", "--recordings", str(rec), "--from", "demo", "--out", str(out),
+    code = cli(["tune", "--recordings", str(rec), "--from", "ast-demo", "--out", str(out),
                 "--cache", str(tmp_path / "cache"), "--threads", "2"])
     assert code == 0
     assert (out / "onnx" / "int8" / "model_quantized.onnx").is_file()
     assert (out / "config.json").is_file() and (out / "tune_report.json").is_file()
     held, config = _held_out(), AgentConfig()
-    before = summarise("demo", event_rows(held, load_classifier("demo"), config))
+    before = summarise("ast-demo", event_rows(held, load_classifier("ast-demo"), config))
     after = summarise("tuned", event_rows(held, load_classifier(str(out)), config))
     assert before["misses"] >= 3, before  # the demo model does not know this roaster
     assert after["misses"] <= 1 and after["false_alarms"] == 0, after

@@ -35,7 +35,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from agent.config.bounds import FieldBounds, field_adapter, field_bounds
 from agent.config.errors import KeyedValueError
@@ -69,6 +69,18 @@ class DetectorConfig(Section):
     cadence_rise_fraction: float = Field(_CADENCE.rise_fraction, gt=0.0, le=1.0)
     cadence_pops_per_min: float = Field(_CADENCE.pops_per_min, ge=0.0, le=100000.0)  # 0: off
     cadence_hold_s: float = Field(_CADENCE.hold_s, ge=0.0, le=600.0)
+    # The ear gate (agent/core/gate.py): with an AST as the model, the shipped ear scores
+    # densely and wakes the AST; the AST still runs at least every gate_idle_s. `off`: no ear.
+    gate: Literal["auto", "off"] = "auto"
+    gate_idle_s: float = Field(60.0, ge=5.0, le=60.0)
+
+    @field_validator("gate", mode="before")
+    @classmethod
+    def _gate_words(cls, value: Any) -> Any:
+        """YAML (and so the environment) reads a bare `off`/`on` as a boolean."""
+        if isinstance(value, bool):
+            return "auto" if value else "off"
+        return value
 
     @model_validator(mode="after")
     def _dense_within_idle(self) -> DetectorConfig:

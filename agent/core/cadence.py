@@ -36,6 +36,9 @@ scored low. Events from re-scored windows are dated when the agent knew,
 not earlier (agent/core/runtime.py `known_s`). The idle hop is rounded up to a
 whole number of dense hops so the windows stay on that grid.
 
+An ear gate (agent/core/gate.py) is a third trigger: a cheap model that scores every
+second or so and wakes the cadence when it hears something like first crack.
+
 `CadenceDriver` is the glue used by the live loop and by offline
 `analyze_audio`, so evaluation measures the live behaviour: it feeds each
 block to the pop counter, steers the windower's next due end, and hears back
@@ -52,6 +55,7 @@ from typing import Literal
 
 import numpy as np
 
+from agent.core.gate import EarGate
 from agent.core.transients import TransientCounter
 from agent.core.windower import Window, Windower
 
@@ -69,6 +73,9 @@ class CadenceConfig:
     pops_per_min: a transient rate at or above this triggers dense cadence (0: off).
     hold_s: stay dense this long after the last trigger.
     lookback: re-score the windows an idle hop skipped when the cadence wakes.
+    max_lookback_s: re-score only skipped windows ending this close before the waking
+        window (None: all of them). The ear gate bounds it: windows older than the AST's
+        window plus the ear's cannot hold the sound that woke it.
 
     Limits are not this module's business: the agent's config (agent/config/detector.py,
     `DetectorConfig`) is the one place that bounds these values and checks how they
@@ -86,6 +93,7 @@ class CadenceConfig:
     pops_per_min: float = 15.0
     hold_s: float = 30.0
     lookback: bool = True
+    max_lookback_s: float | None = None
 
     def __post_init__(self) -> None:
         if self.mode not in ("fixed", "adaptive"):
@@ -125,8 +133,12 @@ class AdaptiveCadence:
     def observe_rate(self, now_s: float, pops_per_min: float) -> None:
         """Hear the pop counter's current rate (stream seconds, onsets per minute)."""
         if self.config.pops_per_min > 0 and pops_per_min >= self.config.pops_per_min:
-            with self._lock:
-                self._last_trigger_s = max(self._last_trigger_s, now_s)
+            self.wake(now_s)
+
+    def wake(self, now_s: float) -> None:
+        """A trigger at `now_s` (stream seconds): dense for the next `hold_s`."""
+        with self._lock:
+            self._last_trigger_s = max(self._last_trigger_s, now_s)
 
     def triggers(self, probability: float, threshold: float) -> bool:
         """Whether a window scoring `probability` wakes the cadence."""
@@ -186,10 +198,12 @@ class CadenceDriver:
         windower: Windower,
         cadence: AdaptiveCadence | None,
         counter: TransientCounter | None,
+        gate: EarGate | None = None,
     ) -> None:
         self.windower = windower
         self.cadence = cadence
         self.counter = counter
+        self.gate = gate  # the ear that wakes the cadence (agent/core/gate.py)
         self._last_end: int | None = None
 
     def on_block(self, block: np.ndarray, setting_hop_s: float) -> list[Window]:
@@ -199,6 +213,8 @@ class CadenceDriver:
             if self.cadence is not None:
                 now = self.counter.stream_s()
                 self.cadence.observe_rate(now, self.counter.pops_per_min(now))
+        if self.gate is not None and self.cadence is not None:
+            self.gate.push(block, self.cadence)
         if self.cadence is None:
             w.hop_s = setting_hop_s
             return list(w.push(block))
@@ -226,7 +242,12 @@ class CadenceDriver:
         if self._last_end is None or window.end_sample - self._last_end <= grid:
             return window
         skipped = []
+        limit = self.cadence.config.max_lookback_s
+        rate = self.windower.sample_rate
+        oldest = -1 if limit is None else window.end_sample - int(round(limit * rate))
         for end in range(self._last_end + grid, window.end_sample, grid):
+            if end < oldest:
+                continue
             try:
                 skipped.append(self.windower.window_at(end))
             except ValueError:  # older than the ring holds (hop changed at run time)

@@ -87,8 +87,6 @@ class Runtime:
         self._stream_s = 0.0
         self._last_state_s = 0.0
         self.dropped_windows = 0
-        self.scored: dict[str, int] = {}
-        """Model name -> windows it scored (silent windows are not scored)."""
         self.state_extras: dict[str, Callable[[], Any]] = {}
         # Health counters (e.g. the source's overruns): in every state, and a change
         # re-publishes the state at most every STATE_REFRESH_S stream seconds.
@@ -131,10 +129,6 @@ class Runtime:
         level = dbfs(samples)
         return level, level < self.current_settings().silence_dbfs
 
-    def count_scored(self, model: str, windows: int = 1) -> None:
-        """Count windows scored by `model` (the main scorer, or the gate's ear)."""
-        self.scored[model] = self.scored.get(model, 0) + windows
-
     def process_scored(
         self,
         end_s: float,
@@ -158,8 +152,6 @@ class Runtime:
             self._anchor = (now_s, self._clock())
             self._stream_s = max(self._stream_s, now_s)
             self.dropped_windows += dropped
-            if not silent:
-                self.count_scored(self.scorer.name)
             settings = self._settings
             phase_before = self._detector.phase
             decision = self._detector.update(end_s, probability, silent, settings, now_s=now_s)

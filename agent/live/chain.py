@@ -14,15 +14,20 @@ threads instead (capture, then inference).
 
 from __future__ import annotations
 
+import dataclasses
+import functools
+import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 from agent.config import AgentConfig
 from agent.core.cadence import AdaptiveCadence, CadenceDriver
 from agent.core.crack_end import CrackEndTracker
+from agent.core.gate import EarGate
 from agent.core.messages import Telemetry
 from agent.core.runtime import Runtime, Scorer, SettingsPersistence
 from agent.core.settings import DetectorSettings
@@ -31,6 +36,7 @@ from agent.core.transients import TransientCounter, attach
 from agent.core.windower import Window, Windower
 
 SAMPLE_RATE = 16000
+log = logging.getLogger("firstcrack.chain")
 
 
 @dataclass
@@ -40,6 +46,7 @@ class Chain:
     runtime: Runtime
     driver: CadenceDriver
     key: str = ""  # the roaster's id; names its audio stream to the classifier
+    windows_scored: int = 0  # by the main model (silent windows are not scored)
 
     @property
     def windower(self) -> Windower:
@@ -55,18 +62,34 @@ class Chain:
         return self.driver.counter
 
     def scored(self, window: Window, telemetry: Telemetry) -> None:
-        """Bookkeeping after one window was scored: the cadence hears its result."""
+        """Bookkeeping after one window was scored: the cadence hears its result.
+
+        Ungated, the cadence stays dense until first crack has settled (its end is
+        timed as finely as its onset). Gated, it idles again once first crack is
+        confirmed: the ear's whole point is that the AST runs rarely, so the end of
+        first crack is decided on the AST's idle checks (up to `gate_idle_s` later).
+        """
+        if not telemetry.silent:
+            self.windows_scored += 1
+        if self.driver.gate is not None:  # confirmed, or no roast running: idle checks only
+            settled = telemetry.phase != "armed"
+        else:
+            settled = self.runtime.first_crack_settled()
         self.driver.on_scored(
             window.end_s,
             telemetry.probability,
             telemetry.threshold,
             telemetry.positive_windows,
-            self.runtime.first_crack_settled(),
+            settled,
         )
 
     def scored_counts(self) -> dict[str, int]:
         """Model name -> windows it scored so far (`analyze --json`'s `scored`)."""
-        return dict(self.runtime.scored)
+        counts = {self.runtime.scorer.name: self.windows_scored}
+        gate = self.driver.gate
+        if gate is not None:
+            counts[gate.ear.name] = counts.get(gate.ear.name, 0) + gate.windows_scored
+        return counts
 
     def due_windows(self, block: np.ndarray) -> list[Window]:
         """Push one block; the windows it made due (with their lookback attached)."""
@@ -109,17 +132,53 @@ def build_chain(
         persistence=persistence,
         clock=clock,
     )
+    gate = ear_gate(config, scorer)
+    cadence_config = detector.to_cadence()
+    if gate is not None:  # the AST idles at the gate's idle check; the ear, not pops, wakes it
+        cadence_config = dataclasses.replace(
+            cadence_config, mode="adaptive", idle_hop_s=detector.gate_idle_s, pops_per_min=0.0,
+            max_lookback_s=detector.window_s + gate.windower.window_samples / SAMPLE_RATE,
+        )
     in_force = config.profile_in_force()
     if in_force is not None:
         runtime.state_extras["detection_profile"] = in_force.describe
     runtime.crack_end = CrackEndTracker(
         config.controller.end_quiet_s, detector.window_s, config.controller.end_pops_per_min
     )
-    cadence_config = detector.to_cadence()
     cadence = AdaptiveCadence(cadence_config) if cadence_config.mode == "adaptive" else None
     transients = TransientCounter(SAMPLE_RATE)
     attach(runtime, transients)
     history_s = cadence.history_s() if cadence is not None else 0.0
     windower = Windower(SAMPLE_RATE, detector.window_s, runtime.current_settings().hop_s,
                         history_s=history_s)
-    return Chain(runtime, CadenceDriver(windower, cadence, transients), key=config.agent_id)
+    driver = CadenceDriver(windower, cadence, transients, gate)
+    return Chain(runtime, driver, key=config.agent_id)
+
+
+def ear_gate(config: AgentConfig, scorer: Scorer) -> EarGate | None:
+    """The ear gate for `scorer`: only for an AST main model with `detector.gate: auto`.
+
+    The ear is the shipped `demo` model, loaded once per process with one thread. If it
+    cannot be loaded the agent runs ungated (a warning, never a failure): the AST alone
+    is the slower but complete detector.
+    """
+    if config.detector.gate == "off" or getattr(scorer, "architecture", "") != "ast":
+        return None
+    ear = shipped_ear()
+    if ear is None:
+        return None
+    profile = ear.profile
+    return EarGate(ear, profile.window_s, profile.hop_s, profile.threshold,
+                   config.detector.gate_idle_s, SAMPLE_RATE, stream=config.agent_id)
+
+
+@functools.cache
+def shipped_ear() -> Any:
+    """The shipped ear (`--model demo`) on one thread, or None with a warning."""
+    from models.classifier import ModelLoadError, load_classifier
+
+    try:
+        return load_classifier("demo", threads=1)
+    except ModelLoadError as exc:
+        log.warning("the ear gate is off: %s", exc)
+        return None

@@ -62,7 +62,8 @@ def add_bench_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--no-full", action="store_true", help="skip the 86 M full-size AST")
     parser.add_argument(
-        "--model", default="demo", help="small model to bench too: demo, tiny or a model directory"
+        "--model", default="ast-demo",
+        help="small AST to bench too: ast-demo, tiny or an AST model directory"
     )
     parser.add_argument(
         "--roasts",
@@ -159,7 +160,7 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
     if roasts and report["models"]:
         from agent.tools.bench_report import roast_cpu
 
-        report["roasts"] = roast_cpu(report, roasts, args.hop)
+        report["roasts"] = roast_cpu(report, roasts, args.hop, small=args.model)
     if args.roasters and small is not None:
         from agent.tools.bench_multi import two_roasters
 

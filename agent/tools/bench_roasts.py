@@ -76,6 +76,8 @@ class RoastOutcome:
     crack: bool
     profile: str
     inferences: int
+    ear_windows: int
+    """Windows the ear gate scored (0 without a gate)."""
     duration_s: float
     onset_true_s: float | None
     detected_at_s: float | None
@@ -124,6 +126,7 @@ class RoastStudy:
                 "inferences": sum(o.inferences for o in rows),
                 "inferences_per_roast": sum(o.inferences for o in rows) / len(rows),
                 "inferences_per_roast_minute": sum(o.inferences for o in rows) / minutes,
+                "ear_windows_per_roast": sum(o.ear_windows for o in rows) / len(rows),
                 "median_delay_s": float(np.median(delays)) if delays else None,
                 "max_delay_s": float(np.max(delays)) if delays else None,
                 "missed": sum(o.missed for o in rows),
@@ -185,6 +188,7 @@ def run_roast(
                 crack=crack,
                 profile=name,
                 inferences=len(result.windows),
+                ear_windows=sum(n for m, n in result.scored.items() if m != scorer.name),
                 duration_s=result.duration_s,
                 onset_true_s=onset,
                 detected_at_s=detected,

@@ -1,0 +1,73 @@
+"""The ear gates a big model: a cheap scorer listens densely and wakes the expensive one.
+
+When the main model is an AST, the shipped ear (a small pretrained network) scores every
+`ear_hop_s` of audio with its own short windows. The AST itself runs on the adaptive
+cadence (agent/core/cadence.py) with two changes:
+
+- its idle hop is the gate's idle check (`idle_check_s`, at most 60 s), so a roaster the
+  ear does not hear is still heard by the AST at least once a minute;
+- the cadence wakes when the ear's probability reaches `wake_threshold` (instead of on the
+  pop counter's rate). Waking cuts the next AST window at once and scores the windows
+  the idle hop skipped first, in time order (the cadence's lookback), so from the wake on
+  the AST sees exactly the windows a fixed-hop agent would have seen.
+
+The AST decides. Events come from the AST's scores through the AST's rule; the ear only
+chooses when the AST runs. The gate never raises into the capture path for a bad block:
+it scores what its windower cuts.
+
+Thread contract: `push` runs on the capture thread (as the pop counter does); it only calls
+the ear's `predict` and the cadence's thread-safe `wake`. `windows_scored` is read
+by other threads for reporting only.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+import numpy as np
+
+from agent.core.windower import Windower
+
+MAX_IDLE_CHECK_S = 60.0
+
+
+class EarScorer(Protocol):
+    name: str
+
+    def predict(self, windows: np.ndarray, streams: list[str] | None = None) -> np.ndarray: ...
+
+
+class WakeTarget(Protocol):
+    def wake(self, now_s: float) -> None: ...
+
+
+class EarGate:
+    """Scores the ear's windows as audio arrives and wakes the cadence (module docstring)."""
+
+    def __init__(self, ear: EarScorer, ear_window_s: float, ear_hop_s: float,
+                 wake_threshold: float, idle_check_s: float, sample_rate: int = 16000,
+                 stream: str = "") -> None:
+        if not 0 < idle_check_s <= MAX_IDLE_CHECK_S:
+            raise ValueError(f"idle_check_s must be within (0, {MAX_IDLE_CHECK_S:g}] s")
+        self.ear = ear
+        self.wake_threshold = wake_threshold
+        self.idle_check_s = idle_check_s
+        self.stream = stream
+        self.windower = Windower(sample_rate, ear_window_s, ear_hop_s)
+        self.windows_scored = 0
+        self.wakes = 0
+        self.last_probability = 0.0
+
+    def push(self, block: np.ndarray, cadence: WakeTarget) -> None:
+        """Score the ear windows `block` completes; wake `cadence` at each one that rises."""
+        windows = list(self.windower.push(block))
+        if not windows:
+            return
+        probs = np.asarray(self.ear.predict(np.stack([w.samples for w in windows]),
+                                            streams=[self.stream] * len(windows)))
+        self.windows_scored += len(windows)
+        for window, p in zip(windows, probs, strict=True):
+            self.last_probability = float(p)
+            if p >= self.wake_threshold:
+                self.wakes += 1
+                cadence.wake(window.end_s)

@@ -1,0 +1,1 @@
+"""Pretrained weights vendored with their licences; see each folder's README."""
