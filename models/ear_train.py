@@ -32,8 +32,9 @@ from models.ear_data import RoastFeatures, RoastSpec, load, popcorn_features, ro
 WINDOW_S = 2.0
 HOP_S = 1.0
 TRAIN_DURATION_S = 300.0
-"""Training roasts are short (the simulator compresses the timeline to fit first crack), so
-the same CPU buys more roasters, rooms and microphones."""
+"""Part of the training roasts are short (the simulator compresses the timeline to fit
+first crack), so the same CPU buys more roasters, rooms and microphones; the rest have the
+drawn, natural length that the select and test roasts have."""
 
 
 def _crack_sparse(i: int) -> bool | None:
@@ -47,6 +48,8 @@ def specs() -> list[RoastSpec]:
     out += [RoastSpec(20_000 + i, True, _crack_sparse(i), TRAIN_DURATION_S, "train")
             for i in range(48)]
     out += [RoastSpec(20_500 + i, False, None, TRAIN_DURATION_S, "train") for i in range(16)]
+    out += [RoastSpec(20_100 + i, True, _crack_sparse(i), None, "train") for i in range(40)]
+    out += [RoastSpec(20_600 + i, False, None, None, "train") for i in range(16)]
     out += [RoastSpec(21_000 + i, True, i % 2 == 0, None, "select") for i in range(24)]
     out += [RoastSpec(21_500 + i, False, None, None, "select") for i in range(12)]
     out += [RoastSpec(22_000 + i, True, i >= 20, None, "test") for i in range(40)]
@@ -54,6 +57,8 @@ def specs() -> list[RoastSpec]:
     return out
 
 
+FEED = "upsample"
+"""How 16 kHz audio reaches the 32 kHz backbone (models/ear.py); `--feed` changes it."""
 _EAR = None
 
 
@@ -64,11 +69,13 @@ def _featurize(windows: np.ndarray) -> np.ndarray:
     if _EAR is None:
         from models.ear import PretrainedEar
 
-        _EAR = PretrainedEar(threads=1)
+        _EAR = PretrainedEar(threads=1, feed=FEED)
     return ear_features(*_EAR(windows))
 
 
-def _cache_one(spec: RoastSpec, out: str) -> str:
+def _cache_one(spec: RoastSpec, out: str, feed: str) -> str:
+    global FEED
+    FEED = feed
     path = Path(out) / f"{spec.key}.npz"
     if not path.exists():
         tmp = path.with_suffix(".tmp.npz")
@@ -77,17 +84,22 @@ def _cache_one(spec: RoastSpec, out: str) -> str:
     return spec.key
 
 
-def cache(out: Path, workers: int) -> None:
-    """Featurize every roast of `specs()` (and the vendored popcorn) into `out`, resumably."""
+def cache(out: Path, workers: int, feed: str = "upsample",
+          splits: tuple[str, ...] = ("train", "select", "test")) -> None:
+    """Featurize every roast of `specs()` in `splits` (and the vendored popcorn) into `out`,
+    resumably, feeding the backbone with `feed`."""
+    global FEED
+    FEED = feed
     out.mkdir(parents=True, exist_ok=True)
     popcorn = out / "popcorn.json"
     if not popcorn.exists():
         for roast in popcorn_features(_featurize, WINDOW_S, HOP_S):
             save(out / f"train-{roast.key}.npz", roast)
         popcorn.write_text("done\n")
-    todo = specs()
+    todo = [s for s in specs() if s.split in splits]
     with ProcessPoolExecutor(max_workers=workers) as pool:
-        for n, key in enumerate(pool.map(_cache_one, todo, [str(out)] * len(todo)), 1):
+        jobs = pool.map(_cache_one, todo, [str(out)] * len(todo), [feed] * len(todo))
+        for n, key in enumerate(jobs, 1):
             print(f"[{n}/{len(todo)}] {key}", flush=True)
 
 
@@ -100,8 +112,10 @@ def main(argv: list[str] | None = None) -> int:
                                      description="simulate and featurize the ear's roasts")
     parser.add_argument("--out", type=Path, default=Path("runs/ear-cache"))
     parser.add_argument("--workers", type=int, default=max(1, (os.cpu_count() or 1)))
+    parser.add_argument("--feed", choices=("upsample", "mel16"), default="upsample")
+    parser.add_argument("--splits", nargs="+", default=["train", "select", "test"])
     args = parser.parse_args(argv)
-    cache(args.out, args.workers)
+    cache(args.out, args.workers, args.feed, tuple(args.splits))
     return 0
 
 

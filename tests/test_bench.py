@@ -41,10 +41,14 @@ def test_quick_bench_prints_json_with_ratios(
     feats = report["models"]["tiny"]["features"]
     assert feats["incremental_3s_hop"]["frames_reused_fraction"] > 0.6
     roasts = report["roasts"]
-    assert set(roasts["profiles"]) == {"baseline", "agent"}
-    assert roasts["profiles"]["agent"]["inferences"] < roasts["profiles"]["baseline"]["inferences"]
+    assert set(roasts["profiles"]) == {"baseline", "agent", "gated"}
+    profiles = roasts["profiles"]
+    assert profiles["agent"]["inferences"] < profiles["baseline"]["inferences"]
+    assert profiles["gated"]["inferences"] < profiles["baseline"]["inferences"]
+    assert profiles["gated"]["ear_windows_per_roast"] > 0  # the ear ran in front of the AST
+    assert profiles["baseline"]["ear_windows_per_roast"] == 0
     cpu = roasts["cpu_s_per_roast_minute"]["tiny"]
-    assert cpu["ratio_vs_baseline"] > 1.0
+    assert cpu["ratio_vs_baseline"] > 1.0 and cpu["ratio_gated_vs_baseline"] > 1.0
     rec = report["recording"]["cpu_s_per_roast_minute"]  # with and without the recorder
     assert rec["chain"] > 0 and rec["chain_recording"] > 0 and 0 < rec["recorder"] < rec["chain"]
     assert report["recording"]["flac_mb_per_roast_minute"] > 0

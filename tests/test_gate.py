@@ -98,8 +98,11 @@ def test_a_wake_makes_the_cadence_dense_for_hold_s() -> None:
     gate = EarGate(LoudEar(), 2.0, 1.0, 0.5, 60.0)
     gate.push(np.zeros(SR * 5, np.float32), cadence)
     assert not cadence.dense(5.0)
-    gate.push(np.full(SR * 2, 0.5, np.float32), cadence)
-    assert cadence.dense(7.0) and cadence.dense(36.0) and not cadence.dense(38.0)
-    assert gate.windows_scored == 6 and gate.wakes >= 1
+    gate.push(np.full(SR * 2, 0.5, np.float32), cadence)  # one positive 2 s window: no wake
+    assert gate.wakes == 0 and not cadence.dense(7.0)
+    gate.push(np.full(SR * 1, 0.5, np.float32), cadence)  # a second within 10 s wakes it
+    assert gate.wakes == 1 and cadence.dense(8.0) and cadence.dense(38.0)
+    assert not cadence.dense(39.0)
+    assert gate.windows_scored == 7
     with pytest.raises(ValueError, match="idle_check_s"):
         EarGate(LoudEar(), 2.0, 1.0, 0.5, 61.0)

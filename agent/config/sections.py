@@ -57,7 +57,8 @@ class MqttConfig(Section):
     reconnect_max_s: float = Field(3.0, gt=0, le=3600)
     # At end of file or on SIGTERM, how long to keep trying to deliver the outbox.
     flush_grace_s: float = Field(10.0, ge=0, le=600)
-    probability_expire_after_s: int = Field(60, ge=1, le=86400)
+    # Longer than the ear gate's idle check (60 s), between which an AST sends no telemetry.
+    probability_expire_after_s: int = Field(150, ge=1, le=86400)
 
 
 class AudioConfig(Section):

@@ -103,7 +103,7 @@ def discovery_messages(
     topics: Topics,
     model_name: str = "",
     sw_version: str = "",
-    probability_expire_after_s: int = 60,
+    probability_expire_after_s: int = 150,
 ) -> list[DiscoveryMessage]:
     """All entity configs for one agent, in a stable order."""
     # Telemetry-derived sensors expire so a dead agent does not show a stale value forever.

@@ -10,7 +10,8 @@ on the train windows (labels 1 and 0; -1 is skipped), then each is replayed thro
 agent's detector on every select roast for every point of `rule_grid()`. The winner is
 picked as `agent.tools.rule_sweep.pick` picks a rule: within `MAX_FA_PER_HOUR` false
 alarms per hour, the fewest missed first cracks, then the shortest median delay, then the
-smallest onset error. Ties between heads go to the simpler one (listed first).
+smallest onset error; when no head stays within the limit, the fewest false alarms
+first. Ties between heads go to the simpler one (listed first).
 
 The test split is never looked at here; `report` measures the shipped model on it.
 """
@@ -41,7 +42,7 @@ HEADS: tuple[tuple[str, float], ...] = tuple(
     itertools.product(("logits", "embedding", "both"), (1.0, 0.1, 0.01))
 )
 """(feature set, L2 strength per standardised feature), simplest first."""
-THRESHOLDS = (0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95)
+THRESHOLDS = (0.5, 0.7, 0.8, 0.9, 0.95, 0.97, 0.99)
 
 
 def rule_grid() -> list[DetectorSettings]:
@@ -110,22 +111,38 @@ def fit_and_select(cache: Path, out: Path) -> dict[str, Any]:
                                               "false_alarms", "median_delay_s",
                                               "select_window_auc")}), flush=True)
         candidates.append((row, head))
-    within = [c for c in candidates if (c[0]["false_alarms_per_hour"] or 0) <= MAX_FA_PER_HOUR]
-    pool = within or candidates
-    row, head = min(pool, key=lambda c: (c[0]["missed"], c[0]["median_delay_s"] or 1e9,
-                                         c[0]["median_abs_onset_error_s"] or 1e9))
+    row = pick([c[0] for c in candidates], MAX_FA_PER_HOUR)  # the same order as for rules
+    head = next(h for r, h in candidates if r is row)
     out.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(BACKBONE_ONNX, out / "backbone.onnx")
     write_ear_spec(out, "backbone.onnx", "upsample", WINDOW_S, head)
     write_profile(out, DetectionProfile(
         threshold=row["threshold"], rule=row["rule"], min_positive=row["min_positive"],
         confirm_s=row["confirm_s"], window_s=WINDOW_S, hop_s=HOP_S,
-        note="chosen by models/ear_select.py on the select split: fewest misses within "
+        note="chosen by agent/tools/ear_select.py on the select split: fewest misses within "
              f"{MAX_FA_PER_HOUR} false alarms per hour, then delay"))
     report = {"chosen": row, "candidates": [c[0] for c in candidates],
               "train_roasts": len(train), "select_roasts": len(select)}
     (out / "train_report.json").write_text(json.dumps(report, indent=2) + "\n")
     return report
+
+
+SHIPPED_FILES = ("ear.json", "detection_profile.json", "train_report.json")
+
+
+def ship(model: Path, out: Path) -> Path:
+    """Copy a fitted model folder into the package (`models/demo`), pointing its backbone
+    at the vendored ONNX file instead of a copy, so the package holds the weights once."""
+    import os
+
+    out.mkdir(parents=True, exist_ok=True)
+    for name in SHIPPED_FILES:
+        shutil.copyfile(model / name, out / name)
+    spec = json.loads((out / "ear.json").read_text())
+    spec["backbone"] = os.path.relpath(BACKBONE_ONNX, out)
+    (out / "ear.json").write_text(json.dumps(spec) + "\n")
+    read_ear_spec(out)  # the shipped folder must load
+    return out
 
 
 def _spread(values: Sequence[float]) -> dict[str, float] | None:
@@ -180,7 +197,13 @@ def main(argv: list[str] | None = None) -> int:
     rep.add_argument("--cache", type=Path, default=Path("runs/ear-cache"))
     rep.add_argument("--model", type=Path, default=Path("models/demo"))
     rep.add_argument("--json", type=Path)
+    shp = sub.add_parser("ship", help="copy a fitted model into the package")
+    shp.add_argument("--model", type=Path, default=Path("runs/ear-model"))
+    shp.add_argument("--out", type=Path, default=Path("models/demo"))
     args = parser.parse_args(argv)
+    if args.command == "ship":
+        print(ship(args.model, args.out))
+        return 0
     result = (fit_and_select(args.cache, args.out) if args.command == "fit"
               else report(args.cache, args.model))
     text = json.dumps(result, indent=2)
