@@ -38,6 +38,8 @@ FEATURE_SETS = ("embedding", "logits", "both")
 EMBEDDING_DIM = 384
 N_CLASSES = 527
 SAMPLE_RATE = 16_000
+BATCH = 4
+"""Windows per backbone call."""
 
 
 class EarFormatError(ValueError):
@@ -174,7 +176,10 @@ class EarClassifier:
             raise ValueError(f"windows must be [batch, samples], got shape {batch.shape}")
         if len(batch) == 0:
             return np.zeros((0, EMBEDDING_DIM + N_CLASSES), np.float32)
-        return ear_features(*self.ear(batch))
+        # A few windows at a time: the spectra of a large batch (a file scored at full speed)
+        # would otherwise dominate the agent's peak memory.
+        return np.concatenate([ear_features(*self.ear(batch[i:i + BATCH]))
+                               for i in range(0, len(batch), BATCH)])
 
     def predict_features(self, feats: np.ndarray) -> np.ndarray:
         return self.spec.head.predict(np.asarray(feats, dtype=np.float32))

@@ -21,11 +21,13 @@ failing command, and the runtime install has neither.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import shutil
 import tempfile
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -205,17 +207,27 @@ def _quantize(fp32: Path, int8: Path) -> None:
             log.warning("quantisation pre-processing failed (%s); quantising as exported", exc)
             source = fp32
         # Per-channel weight scales: as fast as per-tensor here, and 4-8x closer to fp32
-        # (docs/PERFORMANCE.md). The quantiser logs a line per tensor on the root logger at
-        # INFO; that is noise to a user of `export` or `tune`, so it is held to WARNING.
-        root = logging.getLogger()
-        level = root.level
-        root.setLevel(max(level, logging.WARNING))
-        try:
+        # (docs/PERFORMANCE.md).
+        with quiet_quantiser():
             quantize_dynamic(str(source), str(int8), weight_type=QuantType.QInt8,
                              per_channel=True)
-        finally:
-            root.setLevel(level)
     onnx_session(int8)  # fail here, not at load time, if the result does not run
+
+
+@contextlib.contextmanager
+def quiet_quantiser() -> Iterator[None]:
+    """Hold the root logger at WARNING while quantising or exporting.
+
+    onnxruntime's quantiser logs one INFO line per tensor on the root logger (hundreds for
+    an AST); that is noise to a user of `export`, `tune` or `bench`.
+    """
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(max(level, logging.WARNING))
+    try:
+        yield
+    finally:
+        root.setLevel(level)
 
 
 def _add_metadata(path: Path, id2label: dict[int, str]) -> None:

@@ -41,6 +41,15 @@ def test_no_roast_with_first_crack_exits_2(tmp_path: Path,
     assert "none of the 3 labelled roasts has a first crack" in capsys.readouterr().err
 
 
+def test_tuning_the_ear_is_refused_with_the_way_forward(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write_user_roasts(tmp_path, [1, 2, 3], simulate_unlike, 60.0)
+    assert cli(["tune", "--recordings", str(tmp_path), "--from", "demo"]) == 2
+    err = capsys.readouterr().err
+    assert "fine-tunes an AST" in err and "agent.tools.ear_select" in err
+
+
 def test_alog_beside_a_sidecar_is_the_label_aligned_on_charge(tmp_path: Path) -> None:
     write_user_roasts(tmp_path, [1], simulate_unlike, 60.0, label_source="agent")
     side = tmp_path / "roast_00001.json"

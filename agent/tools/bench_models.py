@@ -74,7 +74,7 @@ def export_variants(model_dir: Path) -> None:
     from onnxruntime.quantization import QuantType, quantize_dynamic
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
-    from models.export import _add_metadata, export_onnx
+    from models.export import _add_metadata, export_onnx, quiet_quantiser
 
     onnx_dir = model_dir / "onnx"
     export_onnx(model_dir, onnx_dir)
@@ -84,9 +84,10 @@ def export_variants(model_dir: Path) -> None:
         shutil.copyfile(model_dir / name, pc / name)
     pre = pc / "pre.onnx"
     quant_pre_process(str(onnx_dir / "fp32" / "model.onnx"), str(pre), skip_symbolic_shape=True)
-    quantize_dynamic(
-        str(pre), str(pc / "model.onnx"), weight_type=QuantType.QInt8, per_channel=True
-    )
+    with quiet_quantiser():
+        quantize_dynamic(
+            str(pre), str(pc / "model.onnx"), weight_type=QuantType.QInt8, per_channel=True
+        )
     pre.unlink()
     labels = json.loads((model_dir / "config.json").read_text())["id2label"]
     _add_metadata(pc / "model.onnx", {int(k): v for k, v in labels.items()})

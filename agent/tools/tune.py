@@ -33,7 +33,7 @@ def add_tune_arguments(parser: argparse.ArgumentParser) -> None:
                         help="folder of recordings (FLAC + sidecar JSON, .alog)")
     parser.add_argument("--from", dest="from_model",
                         help="model to start from and to compare with (default: the config's "
-                        "`model`; `demo` for the shipped demo model)")
+                        "`model`; `ast-demo` for the shipped tiny AST)")
     parser.add_argument("--out", type=Path,
                         help="output model directory (default: <state_dir>/models/tuned)")
     parser.add_argument("--config", type=Path, help="agent.yaml: detector, state_dir, model")
@@ -73,6 +73,11 @@ def run_tune(args: argparse.Namespace) -> int:
     out = Path(args.out or config.state_dir / "models" / "tuned").expanduser()
     recordings, counts = labelled_recordings(args.recordings, args.accept_agent_labels)
     current = load_classifier(base, threads=args.threads)  # exit 2 when it does not load
+    if getattr(current, "architecture", "ast") != "ast":
+        raise TuneDataError(
+            f"--from {base}: `tune` fine-tunes an AST (the published checkpoint, a local AST "
+            "folder or ast-demo); the pretrained ear's head is rebuilt with "
+            "`python -m agent.tools.ear_select` (models/demo/README.md)")
     from models.extras import require
 
     require("train", "`firstcrack tune`")
