@@ -43,7 +43,8 @@ def test_quick_bench_prints_json_with_ratios(
     roasts = report["roasts"]
     assert set(roasts["profiles"]) == {"baseline", "agent", "gated"}
     profiles = roasts["profiles"]
-    assert profiles["agent"]["inferences"] < profiles["baseline"]["inferences"]
+    # A random-weight AST can keep the adaptive cadence dense throughout; the ear cannot.
+    assert profiles["agent"]["inferences"] <= profiles["baseline"]["inferences"]
     assert profiles["gated"]["inferences"] < profiles["baseline"]["inferences"]
     assert profiles["gated"]["ear_windows_per_roast"] > 0  # the ear ran in front of the AST
     assert profiles["baseline"]["ear_windows_per_roast"] == 0

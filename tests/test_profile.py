@@ -108,3 +108,13 @@ def test_a_broken_profile_fails_the_model_load(tmp_path: Path, tiny_model_dir: P
         load_classifier(str(model), backend="torch")
     (model / PROFILE_FILE).unlink()
     assert load_classifier(str(model), backend="torch").profile is PUBLISHED_PROFILE
+
+
+def test_doctor_names_the_profile_and_the_values_in_effect() -> None:
+    from agent.setup.doctor import check_model
+
+    config = load_config(environ={"FIRSTCRACK_MODEL": "ast-demo",
+                                  "FIRSTCRACK_DETECTOR__THRESHOLD": "0.7"})
+    detail = check_model(config).detail
+    assert "model profile (threshold set by the user)" in detail
+    assert "p >= 0.7" in detail and "10 s windows every 3 s" in detail

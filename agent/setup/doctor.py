@@ -151,11 +151,11 @@ def probe_window(samples: int, seed: int = 0) -> np.ndarray:
     return window
 
 
-def _profile_line(in_force: ProfileInForce) -> str:
-    """`model profile: evidence 3 in 20 s, p >= 0.5, 3 s windows every 1 s`."""
-    d = in_force.describe()
-    return (f"{in_force.summary()}: {d['rule']} {d['min_positive']} in {d['confirm_s']:g} s, "
-            f"p >= {d['threshold']:g}, {d['window_s']:g} s windows every {d['hop_s']:g} s")
+def _profile_line(config: AgentConfig, in_force: ProfileInForce) -> str:
+    """`model profile: evidence 3 in 20 s, p >= 0.5, 3 s windows every 1 s` (in effect)."""
+    d = config.detector
+    return (f"{in_force.summary()}: {d.rule} {d.min_positive} in {d.confirm_s:g} s, "
+            f"p >= {d.threshold:g}, {d.window_s:g} s windows every {d.hop_s:g} s")
 
 
 def check_model(config: AgentConfig) -> CheckResult:
@@ -175,8 +175,9 @@ def check_model(config: AgentConfig) -> CheckResult:
     start = time.perf_counter()
     p = float(np.asarray(model.predict(probe_window(samples)[None, :]))[0])
     scored_ms = (time.perf_counter() - start) * 1000
-    in_force = config.with_profile(getattr(model, "profile", None)).profile_in_force()
-    profile = "" if in_force is None else f"; detection: {_profile_line(in_force)}"
+    applied = config.with_profile(getattr(model, "profile", None))
+    in_force = applied.profile_in_force()
+    profile = "" if in_force is None else f"; detection: {_profile_line(applied, in_force)}"
     detail = (f"{config.model} ({model.backend}) loaded in {loaded_s:.2f} s; a test window "
               f"scored p={p:.2f} in {scored_ms:.0f} ms{profile}")  # fmt: skip
     if not (math.isfinite(p) and 0.0 <= p <= 1.0):
