@@ -50,6 +50,9 @@ def test_quick_bench_prints_json_with_ratios(
     assert profiles["baseline"]["ear_windows_per_roast"] == 0
     cpu = roasts["cpu_s_per_roast_minute"]["tiny"]
     assert cpu["ratio_vs_baseline"] > 1.0 and cpu["ratio_gated_vs_baseline"] > 1.0
+    ear = report["ear"]  # the shipped ear as the model
+    assert 4 <= ear["windows_per_roast_minute"] <= 61  # 1 s hop, 15 s when idle (adaptive)
+    assert 0 < ear["cpu_s_per_roast_minute"] < 60
     rec = report["recording"]["cpu_s_per_roast_minute"]  # with and without the recorder
     assert rec["chain"] > 0 and rec["chain_recording"] > 0 and 0 < rec["recorder"] < rec["chain"]
     assert report["recording"]["flac_mb_per_roast_minute"] > 0

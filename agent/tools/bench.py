@@ -13,7 +13,9 @@ One run measures, on this machine:
 4. inference CPU per roast minute over `--roasts` simulated roasts through
    the live path (agent/tools/bench_roasts.py): the *baseline profile* (torch fp32
    eager, extractor features, fixed 3 s hop) against the *agent profile*
-   (fastest backend, incremental features, adaptive cadence);
+   (fastest backend, incremental features, adaptive cadence) and the *gated* profile
+   (the shipped ear in front of the AST, agent/core/gate.py); and the shipped ear's own
+   CPU per roast minute as the model (`ear`);
 5. per backend (torch, onnx fp32, onnx int8) of each model: load time and peak
    RSS, each in a fresh process (agent/tools/bench_models.py `footprint`), so
    torch's import never counts against the ONNX backends;
@@ -161,6 +163,10 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
         from agent.tools.bench_report import roast_cpu
 
         report["roasts"] = roast_cpu(report, roasts, args.hop, small=args.model)
+    if roasts:
+        from agent.tools.bench_report import ear_cpu
+
+        report["ear"] = ear_cpu(roasts, args.threads)
     if args.roasters and small is not None:
         from agent.tools.bench_multi import two_roasters
 

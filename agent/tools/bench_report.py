@@ -131,6 +131,35 @@ def roast_cpu(report: dict[str, Any], roasts: int, hop_s: float,
     return summary
 
 
+def ear_cpu(roasts: int, threads: int) -> dict[str, Any]:
+    """The shipped ear (`demo`) as the model: CPU per roast minute through the live path.
+
+    The same roasts as `roast_cpu` (crack seeds 100.., no-crack seeds 200..), each scored
+    by the ear with its own profile (2 s windows every second); simulation time excluded.
+    """
+    from agent.config import AgentConfig
+    from agent.live.analyze import analyze_audio
+    from models.classifier import load_classifier
+    from models.simulator import simulate_roast
+
+    ear = load_classifier("demo", threads=threads)
+    seeds = [(100 + i, True) for i in range(roasts)] + [(200 + i, False)
+                                                         for i in range(roasts // 2)]
+    cpu = minutes = 0.0
+    windows = 0
+    for seed, crack in seeds:
+        audio, _ = simulate_roast(seed, crack=crack)
+        c0 = time.process_time()
+        result = analyze_audio(audio, ear, AgentConfig())
+        cpu += time.process_time() - c0
+        minutes += result.duration_s / 60.0
+        windows += result.scored.get(ear.name, 0)
+    return {"roasts": len(seeds), "roast_minutes": round(minutes, 2),
+            "windows_per_roast_minute": round(windows / minutes, 1),
+            "cpu_s_per_roast_minute": round(cpu / minutes, 3),
+            "cpu_ms_per_window": round(1000 * cpu / max(1, windows), 2)}
+
+
 def render_table(report: dict[str, Any]) -> str:
     """A plain-text summary of `measure`'s report."""
     lines = [
@@ -204,6 +233,12 @@ def render_table(report: dict[str, Any]) -> str:
                 f" (min {pc['min_bin_correlation']:.2f}), count error median "
                 f"{pc['median_count_error']:+.0%}"
             )
+    ear = report.get("ear")
+    if ear:
+        lines.append(
+            f"  [demo, the ear] {ear['windows_per_roast_minute']:.0f} windows per roast-minute, "
+            f"{ear['cpu_ms_per_window']:.1f} ms CPU each: {ear['cpu_s_per_roast_minute']:.2f} "
+            "CPU s per roast-minute (whole chain)")
     actual = report.get("actual_agent_roast_full_ast")
     if actual:
         lines.append(
