@@ -131,16 +131,34 @@ SHIPPED_FILES = ("ear.json", "detection_profile.json", "train_report.json")
 
 
 def ship(model: Path, out: Path) -> Path:
-    """Copy a fitted model folder into the package (`models/demo`), pointing its backbone
-    at the vendored ONNX file instead of a copy, so the package holds the weights once."""
+    """Copy a fitted model into the package (`models/demo`).
+
+    Two changes, neither of which changes a decision:
+    - the backbone points at the vendored ONNX file instead of a copy, so the package
+      holds the weights once;
+    - the head's bias is shifted by logit(threshold) and the profile's threshold becomes
+      0.5. The class-balanced head scores most roaster noise above 0.9, and the chosen
+      threshold sat at 0.99; shifted, p crosses 0.5 exactly where it crossed the chosen
+      threshold, so every window is positive or not as before, and a dashboard's
+      probability means "positive" above one half.
+    """
+    import math
     import os
+
+    from models.profile import read_profile
 
     out.mkdir(parents=True, exist_ok=True)
     for name in SHIPPED_FILES:
         shutil.copyfile(model / name, out / name)
+    profile = read_profile(model / "detection_profile.json")
+    shift = math.log(profile.threshold / (1.0 - profile.threshold))
     spec = json.loads((out / "ear.json").read_text())
     spec["backbone"] = os.path.relpath(BACKBONE_ONNX, out)
+    spec["head"]["bias"] = spec["head"]["bias"] - shift
     (out / "ear.json").write_text(json.dumps(spec) + "\n")
+    write_profile(out, replace(profile, threshold=0.5, note=profile.note + (
+        f"; the head's bias was shifted by logit({profile.threshold:g}) = {shift:.4f} at "
+        "ship time, so this threshold of 0.5 decides as that one did")))
     read_ear_spec(out)  # the shipped folder must load
     return out
 
