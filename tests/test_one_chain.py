@@ -43,7 +43,7 @@ def test_run_from_file_and_analyze_score_the_same_windows_and_decide_the_same(
     analyzed = json.loads(out.read_text())
     proc = subprocess.run(
         [sys.executable, "-m", "agent.cli", "run", "--config", str(config),
-         "--source", f"file:{roast}", "--speed", "20"],
+         "--source", f"file:{roast}", "--speed", "8"],  # the ear scores every 1 s: 8 a second
         capture_output=True, text=True, timeout=180, env={"PATH": "/usr/bin:/bin"},
     )
     assert proc.returncode == 0, proc.stderr
