@@ -20,6 +20,7 @@ the same audio at a fixed hop (models/ear_data.py).
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import sys
 from concurrent.futures import ProcessPoolExecutor
@@ -57,29 +58,26 @@ def specs() -> list[RoastSpec]:
     return out
 
 
-FEED = "upsample"
-"""How 16 kHz audio reaches the 32 kHz backbone (models/ear.py); `--feed` changes it."""
-_EAR = None
+_EARS: dict[str, object] = {}
+"""One backbone session per feed, per worker process."""
 
 
-def _featurize(windows: np.ndarray) -> np.ndarray:
+def _featurize(feed: str, windows: np.ndarray) -> np.ndarray:
+    """Ear features with the backbone fed by `feed` (models/ear.py: upsample or mel16)."""
+    from models.ear import PretrainedEar
     from models.ear_head import ear_features
 
-    global _EAR
-    if _EAR is None:
-        from models.ear import PretrainedEar
-
-        _EAR = PretrainedEar(threads=1, feed=FEED)
-    return ear_features(*_EAR(windows))
+    ear = _EARS.get(feed)
+    if ear is None:
+        ear = _EARS[feed] = PretrainedEar(threads=1, feed=feed)
+    return ear_features(*ear(windows))  # type: ignore[operator]
 
 
 def _cache_one(spec: RoastSpec, out: str, feed: str) -> str:
-    global FEED
-    FEED = feed
     path = Path(out) / f"{spec.key}.npz"
     if not path.exists():
         tmp = path.with_suffix(".tmp.npz")
-        save(tmp, roast_features(spec, _featurize, WINDOW_S, HOP_S))
+        save(tmp, roast_features(spec, functools.partial(_featurize, feed), WINDOW_S, HOP_S))
         tmp.rename(path)
     return spec.key
 
@@ -88,12 +86,10 @@ def cache(out: Path, workers: int, feed: str = "upsample",
           splits: tuple[str, ...] = ("train", "select", "test")) -> None:
     """Featurize every roast of `specs()` in `splits` (and the vendored popcorn) into `out`,
     resumably, feeding the backbone with `feed`."""
-    global FEED
-    FEED = feed
     out.mkdir(parents=True, exist_ok=True)
     popcorn = out / "popcorn.json"
     if not popcorn.exists():
-        for roast in popcorn_features(_featurize, WINDOW_S, HOP_S):
+        for roast in popcorn_features(functools.partial(_featurize, feed), WINDOW_S, HOP_S):
             save(out / f"train-{roast.key}.npz", roast)
         popcorn.write_text("done\n")
     todo = [s for s in specs() if s.split in splits]

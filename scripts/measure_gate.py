@@ -29,14 +29,21 @@ from agent.config import AgentConfig  # noqa: E402
 from agent.live.analyze import analyze_audio  # noqa: E402
 from agent.tools.event_metrics import Truth, score_event  # noqa: E402
 from models.classifier import load_classifier  # noqa: E402
+from models.ear_train import specs  # noqa: E402
 from models.simulator import simulate_roast  # noqa: E402
 
-ROASTS = ([(22_000 + i, True, False) for i in range(10)]
-          + [(22_020 + i, True, True) for i in range(6)]
-          + [(22_500 + i, False, None) for i in range(6)])
-"""(seed, crack, sparse): the ear's test split (models/ear_train.py)."""
-SELECT_ROASTS = ([(21_000 + i, True, i % 2 == 0) for i in range(6)]
-                 + [(21_500 + i, False, None) for i in range(2)])
+
+def roasts(split: str, dense: int, sparse: int, quiet: int) -> list[tuple[int, bool, bool | None]]:
+    """(seed, crack, sparse) of the first roasts of each kind in one of the ear's splits
+    (models/ear_train.py `specs`): test for the figures, select for choosing settings."""
+    kinds = {"dense": dense, "sparse": sparse, "quiet": quiet}
+    out = []
+    for spec in specs():
+        kind = "quiet" if not spec.crack else "sparse" if spec.sparse else "dense"
+        if spec.split == split and kinds[kind] > 0:
+            kinds[kind] -= 1
+            out.append((spec.seed, spec.crack, spec.sparse))
+    return out
 
 
 def outcome(row: dict) -> str:
@@ -54,12 +61,12 @@ def main() -> int:
     parser.add_argument("--select", action="store_true",
                         help="the ear's select seeds instead (for choosing gate settings)")
     args = parser.parse_args()
-    roasts = SELECT_ROASTS if args.select else ROASTS
+    chosen = roasts("select", 3, 3, 2) if args.select else roasts("test", 10, 6, 6)
     ast = load_classifier(args.model, threads=1)
     alone = AgentConfig().with_detector(gate="off", cadence="fixed")
     gated = AgentConfig()
     rows = []
-    for seed, crack, sparse in roasts:
+    for seed, crack, sparse in chosen:
         audio, truth = simulate_roast(seed, crack=crack, sparse=sparse)
         t = Truth(str(seed), truth.duration, truth.first_crack_onset_s, truth.first_crack_end_s)
         a, g = analyze_audio(audio, ast, alone), analyze_audio(audio, ast, gated)

@@ -66,7 +66,6 @@ class EarGate:
         self._positives: deque[float] = deque()
         self.windows_scored = 0
         self.wakes = 0
-        self.last_probability = 0.0
 
     def push(self, block: np.ndarray, cadence: WakeTarget) -> None:
         """Score the ear windows `block` completes; wake `cadence` at each one that rises."""
@@ -77,7 +76,6 @@ class EarGate:
                                             streams=[self.stream] * len(windows)))
         self.windows_scored += len(windows)
         for window, p in zip(windows, probs, strict=True):
-            self.last_probability = float(p)
             if p < self.wake_threshold:
                 continue
             end_s = window.end_s
