@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import importlib.util
 
+from firstcrack.models.contracts import UserError
+
 # extra -> the top-level modules it provides, and what it is for (shown in the error).
 # Keep in step with [project.optional-dependencies] in pyproject.toml (tests/test_packaging.py
 # checks it). `dev` (pytest, ruff) and `all` (every extra) are not needed by any command.
@@ -25,7 +27,7 @@ EXTRAS: dict[str, tuple[tuple[str, ...], str]] = {
 }
 
 
-class MissingExtraError(ImportError):
+class MissingExtraError(UserError, ImportError):
     """A command needs an optional part of the install that is not there."""
 
 

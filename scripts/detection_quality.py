@@ -9,7 +9,7 @@ which uses seeds below 10000):
   (about 5 h); only these choose the rule's parameters;
 - held out: dense 41000-41019, sparse 41100-41119, no crack 41200-41229 (about 6 h).
 
-Steps: sweep the rule grid on the tuning set (agent/tools/rule_sweep.py), then run
+Steps: sweep the rule grid on the tuning set (models/evaluation/rule_sweep.py), then run
 the chosen setting through the agent's real chain on the held-out set under
 the adaptive cadence (with lookback, the default). For the fixed 3 s hop, each
 roast is scored once through the same chain and the detector is replayed on
@@ -30,13 +30,20 @@ from typing import Any
 
 import numpy as np
 
-from agent.config import AgentConfig
-from agent.live.analyze import analyze_audio
-from agent.tools.event_eval import Truth, event_metrics, score_event
-from agent.tools.rule_sweep import format_row, pick, replay, score_fixed, sweep, write_sweep
-from models.classifier import load_classifier
-from models.datasets import load_recordings
-from models.simulator import write_roast
+from firstcrack.agent.config import AgentConfig
+from firstcrack.agent.offline.analyze import analyze_audio
+from firstcrack.models.datasets.layouts import load_recordings
+from firstcrack.models.evaluation.event_metrics import Truth, event_metrics, score_event
+from firstcrack.models.evaluation.rule_sweep import (
+    format_row,
+    pick,
+    replay,
+    score_fixed,
+    sweep,
+    write_sweep,
+)
+from firstcrack.models.inference.classifier import load_classifier
+from firstcrack.models.sim.simulator import write_roast
 
 TUNE = {"dense": range(31000, 31020), "sparse": range(31100, 31120), "none": range(31200, 31225)}
 HELD = {"dense": range(41000, 41020), "sparse": range(41100, 41120), "none": range(41200, 41230)}
@@ -145,7 +152,7 @@ def main() -> None:
         rows = chain_rows(recs, classifier, base.with_detector(cadence="adaptive", **chosen))
         sets[f"{kind}/chosen/adaptive"] = {"summary": summary(rows), "rows": rows}
         # The fixed hop through the chain is one scoring pass; both rules replay it (the
-        # detector is the same code, agent/tools/rule_sweep.py).
+        # detector is the same code, models/evaluation/rule_sweep.py).
         scored = score_fixed(recs, classifier, base)
         for rule_name, rule in (("chosen", chosen), ("published", published)):
             settings = base.with_detector(**rule).detector.to_settings()

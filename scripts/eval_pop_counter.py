@@ -42,7 +42,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from agent.core.transients import TransientConfig, TransientCounter  # noqa: E402
+from firstcrack.agent.core.transients import TransientConfig, TransientCounter  # noqa: E402
 
 SR = 16000
 BLOCK = 1600  # samples: the live loop's default 0.1 s block
@@ -217,7 +217,7 @@ class _SimRoast:
 
 
 def _simulate(seed: int, crack: bool) -> _SimRoast:
-    from models.simulator import simulate_roast
+    from firstcrack.models.sim.simulator import simulate_roast
 
     audio, truth = simulate_roast(seed, crack=crack)
     counter = TransientCounter(SR)
@@ -294,7 +294,7 @@ def simulated(crack_seeds: list[int], nocrack_seeds: list[int]) -> None:
 
 def _hold_s() -> float:
     """The adaptive cadence's hold after a trigger (agent/core/cadence.py default), seconds."""
-    from agent.core.cadence import CadenceConfig
+    from firstcrack.agent.core.cadence import CadenceConfig
 
     return CadenceConfig().hold_s
 

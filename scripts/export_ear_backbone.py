@@ -3,7 +3,7 @@
     .venv/bin/python scripts/export_ear_backbone.py [--out PATH]
 
 Needs torch and onnx (the `train` extra). The graph takes the log-mel features of
-models/ear_frontend.py, `log_mel` [batch, 1, 128, frames] (both dynamic), and returns
+models/inference/ear_frontend.py, `log_mel` [batch, 1, 128, frames] (both dynamic), and returns
 `logits` [batch, 527] and `embedding` [batch, 384]; the export is checked against torch
 through onnxruntime before the path is printed with the file's size.
 """
@@ -16,8 +16,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from models.ear import BACKBONE_ONNX  # noqa: E402 - after the path set-up above
-from models.ear_torch import export_backbone_onnx  # noqa: E402
+from firstcrack.models.inference.ear import BACKBONE_ONNX  # noqa: E402 - after the path set-up above
+from firstcrack.models.training.ear_torch import export_backbone_onnx  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -6,14 +6,14 @@ Both sides are measured in the same run, on the same machine, with the same virt
 environment: each REF is checked out into a temporary `git worktree` and run with this
 interpreter and PYTHONPATH pointing at it (PYTHONPATH comes before the editable
 install's finder), then the worktree is removed. `--before` defaults to the commit
-before the first one that added models/features.py; `--after` to HEAD.
+before the first one that added models/inference/features.py; `--after` to HEAD.
 
 Rows:
 
 - peak RSS of `firstcrack run --source file:WAV --no-mqtt --quiet --model demo`
   (a 60 s simulated roast at full speed), through the real entry point, and whether
   it imported torch / transformers;
-- the demo ONNX model's load time in a fresh process (import of models.classifier
+- the demo ONNX model's load time in a fresh process (import of models.inference.classifier
   plus `load_classifier("demo")`; median of --repeats);
 - the load time of the full-size AST's int8 export, and the peak RSS of
   `firstcrack analyze WAV --model <that .onnx>`: the
@@ -54,12 +54,12 @@ def report():
 atexit.register(report)
 if spec.get("load"):
     t0 = time.perf_counter()
-    from models.classifier import load_classifier
+    from firstcrack.models.inference.classifier import load_classifier
     load_classifier(spec["load"])
     result["load_s"] = time.perf_counter() - t0
 else:
     sys.argv = ["firstcrack", *spec["argv"]]
-    runpy.run_module("agent.cli", run_name="__main__", alter_sys=True)
+    runpy.run_module("firstcrack.agent.cli", run_name="__main__", alter_sys=True)
 """
 TORCH_PACKAGES = ("torch", "torchgen", "functorch", "transformers")
 ONLY_FOR_TORCH = ("tokenizers", "safetensors", "accelerate", "sympy", "mpmath", "networkx")
@@ -152,10 +152,10 @@ def venv_rows() -> list[tuple[str, str, str]]:
 
 def default_before() -> str:
     log = subprocess.run(["git", "log", "--format=%H", "--diff-filter=A", "--",
-                          "models/features.py"], cwd=ROOT, capture_output=True, text=True,
+                          "models/inference/features.py"], cwd=ROOT, capture_output=True, text=True,
                          check=True).stdout.split()
     if not log:
-        raise SystemExit("models/features.py was never added: give --before REF")
+        raise SystemExit("models/inference/features.py was never added: give --before REF")
     return f"{log[-1]}^"
 
 
@@ -163,8 +163,8 @@ def prepare_inputs(after: Path, work: Path, cache: Path) -> tuple[Path, Path]:
     """A 60 s simulated roast and the full-size AST's int8 export (built once, cached)."""
     code = (
         "import sys; from pathlib import Path\n"
-        "from models.simulator import write_roast\n"
-        "from agent.tools.bench_models import full_ast_dir\n"
+        "from firstcrack.models.sim.simulator import write_roast\n"
+        "from firstcrack.models.bench.variants import full_ast_dir\n"
         "write_roast(Path(sys.argv[1]), 7, duration_s=60.0)\n"
         "print(full_ast_dir(Path(sys.argv[2])))\n"
     )

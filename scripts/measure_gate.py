@@ -25,17 +25,17 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from agent.config import AgentConfig  # noqa: E402
-from agent.live.analyze import analyze_audio  # noqa: E402
-from agent.tools.event_metrics import Truth, score_event  # noqa: E402
-from models.classifier import load_classifier  # noqa: E402
-from models.ear_train import specs  # noqa: E402
-from models.simulator import simulate_roast  # noqa: E402
+from firstcrack.agent.config import AgentConfig  # noqa: E402
+from firstcrack.agent.offline.analyze import analyze_audio  # noqa: E402
+from firstcrack.models.evaluation.event_metrics import Truth, score_event  # noqa: E402
+from firstcrack.models.inference.classifier import load_classifier  # noqa: E402
+from firstcrack.models.sim.simulator import simulate_roast  # noqa: E402
+from firstcrack.models.training.ear_train import specs  # noqa: E402
 
 
 def roasts(split: str, dense: int, sparse: int, quiet: int) -> list[tuple[int, bool, bool | None]]:
     """(seed, crack, sparse) of the first roasts of each kind in one of the ear's splits
-    (models/ear_train.py `specs`): test for the figures, select for choosing settings."""
+    (models/training/ear_train.py `specs`): test for the figures, select for choosing settings."""
     kinds = {"dense": dense, "sparse": sparse, "quiet": quiet}
     out = []
     for spec in specs():

@@ -30,9 +30,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from agent.config import MqttConfig  # noqa: E402
-from agent.core.messages import FirstCrackEvent  # noqa: E402
-from agent.mqtt.publisher import MqttSink  # noqa: E402
+from firstcrack.agent.config import MqttConfig  # noqa: E402
+from firstcrack.agent.core.messages import FirstCrackEvent  # noqa: E402
+from firstcrack.agent.mqtt.publisher import MqttSink  # noqa: E402
 from tests.mqtt_fixtures import FakeHandler, Mosquitto, Subscriber  # noqa: E402
 
 TOPIC = "firstcrack/roaster1/event"

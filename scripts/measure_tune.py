@@ -1,4 +1,4 @@
-"""Measure `firstcrack tune` on the simulated "unlike" roaster (models/sim_unlike.py).
+"""Measure `firstcrack tune` on the simulated "unlike" roaster (models/sim/unlike.py).
 
 Writes 5 user-labelled roasts (seeds 200-204, recorder layout), times a cheap-mode
 (`--mode head`) tune from the demo model, then prints the before/after table on held-out
@@ -24,13 +24,13 @@ def main() -> int:
     parser.add_argument("--keep", type=Path, help="work here instead of a temporary folder")
     args = parser.parse_args()
 
-    from agent.cli.entry import main as cli
-    from agent.config import AgentConfig
-    from agent.tools.tune_report import event_rows, format_table, summarise
-    from models.classifier import load_classifier
-    from models.datasets import Recording
-    from models.sim_recordings import write_user_roasts
-    from models.sim_unlike import simulate_unlike
+    from firstcrack.agent.cli.entry import main as cli
+    from firstcrack.agent.config import AgentConfig
+    from firstcrack.models.datasets.records import Recording
+    from firstcrack.models.inference.classifier import load_classifier
+    from firstcrack.models.sim.recordings import write_user_roasts
+    from firstcrack.models.sim.unlike import simulate_unlike
+    from firstcrack.models.tune.report import event_rows, format_table, summarise
 
     work = args.keep or Path(tempfile.mkdtemp(prefix="measure-tune-"))
     rec = work / "recordings"

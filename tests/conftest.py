@@ -18,6 +18,6 @@ def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     (roughly 0.4-0.8 on noise), so tests can tell inputs apart. Built once per
     session, in a few seconds, with no network.
     """
-    from models.tiny import save_tiny_model
+    from firstcrack.models.training.tiny import save_tiny_model
 
     return save_tiny_model(tmp_path_factory.mktemp("tiny_model"), seed=0, initializer_range=0.1)

@@ -27,11 +27,11 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
-from agent.config import MqttConfig
-from agent.core.commands import Command, RoastCommand, SetSetting
-from agent.core.messages import FirstCrackEvent, RoastState
-from agent.core.settings import DetectorSettings
-from agent.mqtt.publisher import MqttSink
+from firstcrack.agent.config import MqttConfig
+from firstcrack.agent.core.command_queue import Command, RoastCommand, SetSetting
+from firstcrack.agent.core.messages import FirstCrackEvent, RoastState
+from firstcrack.agent.core.settings import RuntimeSettings
+from firstcrack.agent.mqtt.publisher import MqttSink
 
 MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
 WAIT_S = 10.0
@@ -277,10 +277,10 @@ class FakeHandler:
     """A stand-in for the runtime: applies each submitted command at once and, like the
     runtime, announces the settings and state to `sinks`."""
 
-    def __init__(self, settings: DetectorSettings | None = None) -> None:
+    def __init__(self, settings: RuntimeSettings | None = None) -> None:
         self.sinks: list[MqttSink] = []
         self._lock = threading.Lock()
-        self._settings = settings or DetectorSettings()
+        self._settings = settings or RuntimeSettings()
         self.roast_commands: list[str] = []
         self.phase = "idle"
         self.seq = 0  # the `seq` of the state a Resync announces (tests that push states)
@@ -302,13 +302,13 @@ class FakeHandler:
         with self._lock:
             return make_state(self.phase, self.seq, settings=self._settings)
 
-    def settings(self) -> DetectorSettings:
+    def settings(self) -> RuntimeSettings:
         with self._lock:
             return self._settings
 
 
 def make_state(
-    phase: str = "idle", seq: int = 0, settings: DetectorSettings | None = None
+    phase: str = "idle", seq: int = 0, settings: RuntimeSettings | None = None
 ) -> RoastState:
     """A RoastState whose `seq` extra lets tests check order."""
     return RoastState(
@@ -318,7 +318,7 @@ def make_state(
         roast_started_ts=None,
         development_s=None,
         roast_s=float(seq),
-        settings=(settings or DetectorSettings()).runtime_values(),
+        settings=(settings or RuntimeSettings()).runtime_values(),
         extra={"seq": seq},
     )
 

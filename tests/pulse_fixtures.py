@@ -151,7 +151,7 @@ def reinit_portaudio() -> bool:
     Goes through the agent's registry, the one place that may re-initialise
     PortAudio: False (and nothing done) while some test still has a stream open.
     """
-    from agent.sources.devices import STREAMS, load_sounddevice
+    from firstcrack.agent.sources.devices import STREAMS, load_sounddevice
 
     return STREAMS.reinit(load_sounddevice())
 

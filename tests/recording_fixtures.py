@@ -10,12 +10,12 @@ from typing import Any
 import numpy as np
 import soundfile as sf
 
-from agent.config import RecordingConfig
-from agent.core.crack_end import FirstCrackEndEvent
-from agent.core.messages import FalseAlarmEvent, FirstCrackEvent, Telemetry, iso_utc
-from agent.core.roast_view import RoastView, UserMark
-from agent.core.settings import DetectorSettings
-from agent.recording import Recorder
+from firstcrack.agent.config import RecordingConfig
+from firstcrack.agent.core.crack_end import FirstCrackEndEvent
+from firstcrack.agent.core.messages import FalseAlarmEvent, FirstCrackEvent, Telemetry, iso_utc
+from firstcrack.agent.core.roast_view import RoastView, UserMark
+from firstcrack.agent.core.settings import RuntimeSettings
+from firstcrack.agent.recording import Recorder
 
 SR = 16000
 BLOCK = 1600
@@ -36,7 +36,7 @@ class Roast:
         self.start: float | None = None
         self.end: float | None = None
         self.marks: list[UserMark] = []
-        self.settings = DetectorSettings(recording=recording)
+        self.settings = RuntimeSettings(recording=recording)
         self.audio = signal(400.0) if audio is None else audio
         self.recorder: Recorder | None = None
         self._next_window = 10.0

@@ -22,7 +22,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from models.simulator import draw_timeline
+from firstcrack.agent.core.payload_schema import problems
+from firstcrack.models.sim.simulator import draw_timeline
 from tests.mqtt_fixtures import (  # noqa: F401
     Mosquitto,
     mosquitto,
@@ -53,7 +54,7 @@ class AgentProcess:
             }
         )
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "agent.cli", "run", *args],
+            [sys.executable, "-m", "firstcrack.agent.cli", "run", *args],
             cwd=ROOT,
             env=full_env,
             stdout=subprocess.PIPE,
@@ -137,6 +138,10 @@ def test_simulated_roast_gives_one_event_near_truth_then_offline(
     }
     final = [m.json() for m in sub.on("firstcrack/roaster1/state")][-1]
     assert final["first_crack"] is True and final["development_s"] > 0
+    for topic in ("telemetry", "state"):  # what a subscriber got matches the declaration
+        payloads = [m.json() for m in sub.on(f"firstcrack/roaster1/{topic}")]
+        found = [problems(topic, p) for p in payloads]  # type: ignore[arg-type]
+        assert payloads and not any(found), (topic, next(f for f in found if f))
 
 
 def test_broker_killed_mid_roast_event_arrives_once_with_same_id(

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from agent.cli import main
-from agent.config import AgentConfig
-from agent.live.analyze import analyze_audio, progress_bar
+from firstcrack.agent.cli import main
+from firstcrack.agent.config import AgentConfig
+from firstcrack.agent.offline.analyze import analyze_audio, progress_bar
 
 
 class ConstantScorer:

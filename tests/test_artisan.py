@@ -25,14 +25,14 @@ import soundfile as sf
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import InvalidStatus
 
-from agent.artisan.bridge import ArtisanBridge, ArtisanError
-from agent.artisan.protocol import FCE_EVENT, FCS_EVENT
-from agent.config import ArtisanConfig, load_config
-from agent.core.crack_end import FirstCrackEndEvent
-from agent.core.messages import FalseAlarmEvent, FirstCrackEvent, RoastState, Telemetry
-from agent.live.app import Agent, AgentParts
-from agent.sources import FileSource
-from models.simulator import draw_timeline
+from firstcrack.agent.artisan.bridge import ArtisanBridge, ArtisanError
+from firstcrack.agent.artisan.protocol import FCE_EVENT, FCS_EVENT
+from firstcrack.agent.config import ArtisanConfig, load_config
+from firstcrack.agent.core.crack_end import FirstCrackEndEvent
+from firstcrack.agent.core.messages import FalseAlarmEvent, FirstCrackEvent, RoastState, Telemetry
+from firstcrack.agent.live.app import Agent, AgentParts
+from firstcrack.agent.sources import FileSource
+from firstcrack.models.sim.simulator import draw_timeline
 from tests.mqtt_fixtures import (  # noqa: F401 - fixtures
     Mosquitto,
     Subscriber,

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from agent.tools.bench import add_bench_arguments, run_bench
+from firstcrack.models.bench.command import add_arguments as add_bench_arguments
+from firstcrack.models.bench.command import main as run_bench
 
 
 def parse(*argv: str) -> argparse.Namespace:

@@ -12,7 +12,7 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
-from agent.tools.broker import BrokerError, InProcessBroker
+from firstcrack.agent.demo.demo_broker import BrokerError, InProcessBroker
 from tests.mqtt_fixtures import Subscriber
 
 

@@ -7,13 +7,13 @@ import threading
 import numpy as np
 import pytest
 
-from agent.config import AgentConfig, ConfigError
-from agent.core.cadence import AdaptiveCadence, CadenceConfig, CadenceDriver
-from agent.core.sinks import ListSink
-from agent.core.windower import Windower
-from agent.live.analyze import analyze_audio
-from agent.live.chain import build_chain
-from agent.live.loop import LiveLoop
+from firstcrack.agent.config import AgentConfig, ConfigError
+from firstcrack.agent.core.cadence import AdaptiveCadence, CadenceConfig, CadenceDriver
+from firstcrack.agent.core.sinks import ListSink
+from firstcrack.agent.core.windower import Windower
+from firstcrack.agent.live.chain import build_chain
+from firstcrack.agent.live.loop import LiveLoop
+from firstcrack.agent.offline.analyze import analyze_audio
 from tests.fakes import SlowScorer, loud
 
 SR = 16000

@@ -14,9 +14,9 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from agent.config import AudioConfig
-from agent.sources import CaptureError, SourceError, SourceStats, open_source
-from agent.sources.channels import ChannelFanout, MultiResampler, downmixer
+from firstcrack.agent.config import AudioConfig
+from firstcrack.agent.sources import CaptureError, SourceError, SourceStats, open_source
+from firstcrack.agent.sources.channels import ChannelFanout, MultiResampler, downmixer
 
 
 def test_file_channel_is_picked_not_mixed(tmp_path: Path) -> None:
@@ -137,9 +137,9 @@ def test_a_crash_is_raised_even_when_the_roasters_queue_was_full() -> None:
 CRASHING_MIC_RUN = """
 import sys
 import numpy as np
-import agent.sources.mic as mic
-from agent.cli import main
-from agent.sources import SourceStats
+import firstcrack.agent.sources.mic as mic
+from firstcrack.agent.cli import main
+from firstcrack.agent.sources import SourceStats
 
 
 class CrashingMic:

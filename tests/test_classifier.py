@@ -1,4 +1,4 @@
-"""Model loading and inference backends (models.classifier, models.backends).
+"""Model loading and inference backends (models.inference.classifier, models.inference.backends).
 
 Every model here is a tiny random-init AST built locally; nothing touches the
 network. A random model is enough: these tests check that references load,
@@ -14,18 +14,18 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import models
-from models import classifier as clf
-from models.backends import DYNAMIC_QUANT_OPS, is_dynamically_quantized
-from models.classifier import (
+import firstcrack.models as models
+from firstcrack.models.inference import classifier as clf
+from firstcrack.models.inference.backends import DYNAMIC_QUANT_OPS, is_dynamically_quantized
+from firstcrack.models.inference.classifier import (
     DEMO_MODEL_DIR,
     Classifier,
     ModelLoadError,
     load_classifier,
     resolve_model_ref,
 )
-from models.export import demo_windows, export_onnx
-from models.tiny import save_tiny_model
+from firstcrack.models.training.export import demo_windows, export_onnx
+from firstcrack.models.training.tiny import save_tiny_model
 
 SWAPPED = ("first_crack", "no_first_crack")
 INT8_BOUND = 0.05

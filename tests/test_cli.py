@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from agent.cli import main
+from firstcrack.agent.cli import main
 
-CLI = [sys.executable, "-m", "agent.cli"]
+CLI = [sys.executable, "-m", "firstcrack.agent.cli"]
 
 
 @pytest.fixture(scope="module")
@@ -207,7 +207,7 @@ def test_run_debug_logs_the_effective_config_without_secrets(
     caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """`run --debug` logs the whole config in force (agent.config.redacted) before starting."""
-    from agent.sources import SourceError
+    from firstcrack.agent.sources import SourceError
 
     monkeypatch.setenv("FIRSTCRACK_MQTT__PASSWORD", "hunter2")
     monkeypatch.setenv("FIRSTCRACK_DETECTOR__IDLE_HOP_S", "90")

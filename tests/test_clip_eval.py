@@ -14,10 +14,15 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from agent.cli import main
-from models.clip_audio import concat, splice
-from models.clip_eval import ClipEvalError, evaluate_clips, load_clips, window_stability
-from models.simulator import simulate_roast
+from firstcrack.agent.cli import main
+from firstcrack.models.evaluation.clip_audio import concat, splice
+from firstcrack.models.evaluation.clips import (
+    ClipEvalError,
+    evaluate_clips,
+    load_clips,
+    window_stability,
+)
+from firstcrack.models.sim.simulator import simulate_roast
 
 SR = 16_000
 CLICK_S = (0.3, 1.0, 1.8)  # click times inside each 2.1 s crack clip

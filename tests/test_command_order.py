@@ -15,13 +15,13 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from agent.config import AgentConfig
-from agent.core.commands import RoastCommand, SetSetting
-from agent.core.messages import RoastState
-from agent.core.settings import DetectorSettings
-from agent.core.sinks import ListSink
-from agent.live.chain import build_chain
-from agent.live.loop import LiveLoop
+from firstcrack.agent.config import AgentConfig
+from firstcrack.agent.core.command_queue import RoastCommand, SetSetting
+from firstcrack.agent.core.messages import RoastState
+from firstcrack.agent.core.settings import RuntimeSettings
+from firstcrack.agent.core.sinks import ListSink
+from firstcrack.agent.live.chain import build_chain
+from firstcrack.agent.live.loop import LiveLoop
 from tests.fakes import loud
 
 SR = 16000
@@ -50,7 +50,7 @@ class RecordingSink(ListSink):
             self.threads.add(threading.get_ident())
             self.states.append(s)
 
-    def publish_settings(self, s: DetectorSettings) -> None:
+    def publish_settings(self, s: RuntimeSettings) -> None:
         with self._lock:
             self.threads.add(threading.get_ident())
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from agent.config import (
+from firstcrack.agent.config import (
     DEFAULT_CONFIG_PATH,
     AgentConfig,
     ConfigError,
@@ -15,7 +15,7 @@ from agent.config import (
     load_config,
     redacted,
 )
-from agent.core.cadence import AdaptiveCadence
+from firstcrack.agent.core.cadence import AdaptiveCadence
 
 
 def write(tmp_path: Path, text: str) -> Path:

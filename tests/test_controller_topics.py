@@ -14,9 +14,9 @@ from typing import Any
 
 import pytest
 
-from agent.config import ConfigError, ControllerConfig, load_config
-from agent.live.app import Agent, AgentParts
-from agent.mqtt.controller import ControllerLifecycle
+from firstcrack.agent.config import ConfigError, ControllerConfig, load_config
+from firstcrack.agent.live.app import Agent, AgentParts
+from firstcrack.agent.mqtt.controller import ControllerLifecycle
 from tests.mqtt_fixtures import (  # noqa: F401 - fixtures
     WAIT_S,
     Mosquitto,
@@ -155,7 +155,7 @@ def test_charge_and_drop_over_mqtt_drive_roast_clock_and_dtr(
         online = sub.wait_for(lambda m: m.topic.endswith("/availability") and m.text == "online")
         assert online  # published after the controller subscriptions (same connection, in order)
         _windows(agent, [0.9] * 5, start=10.0)  # before CHARGE: idle, nothing counts
-        assert agent.runtime.detector.confirmation is None
+        assert agent.runtime.roast.confirmation is None
 
         agent.runtime.advance(100.0)
         sub.client.publish("shop/roaster/events", b"", qos=1, retain=True)  # clears it
@@ -163,11 +163,11 @@ def test_charge_and_drop_over_mqtt_drive_roast_clock_and_dtr(
         sub.client.publish("shop/roaster/events", "CHARGE", qos=1)
         started = _state(sub, lambda s: s["phase"] == "armed", agent)
         assert started["roast_s"] == 0.0
-        assert agent.controller.handled == ["start"]
+        assert list(agent.controller.handled) == ["start"]
 
         # first crack: positives from stream 403 s -> onset 398 s = roast 298 s
         _windows(agent, [0.1] * 100 + [0.9] * 6, start=103.0)
-        assert agent.runtime.detector.confirmation is not None
+        assert agent.runtime.roast.confirmation is not None
         agent.runtime.advance(520.0)
         sub.clear()
         sub.client.publish("shop/x/json", json.dumps({"event": "DROP"}), qos=1)
@@ -175,7 +175,7 @@ def test_charge_and_drop_over_mqtt_drive_roast_clock_and_dtr(
         assert dropped["roast_s"] == pytest.approx(420.0)
         assert dropped["development_s"] == pytest.approx(520.0 - 398.0)
         assert dropped["development_ratio"] == pytest.approx((520.0 - 398.0) / 420.0, abs=1e-3)
-        assert agent.controller.handled == ["start", "drop"]
+        assert list(agent.controller.handled) == ["start", "drop"]
 
         # the broker restarts (subscriptions lost there): the sink subscribes again
         sub.clear()
@@ -188,6 +188,6 @@ def test_charge_and_drop_over_mqtt_drive_roast_clock_and_dtr(
         sub.client.publish("shop/roaster/events", "charge", qos=1)
         restarted = _state(sub, lambda s: s["phase"] == "armed" and not s["first_crack"], agent)
         assert restarted["development_ratio"] is None
-        assert agent.controller.handled == ["start", "drop", "start"]
+        assert list(agent.controller.handled) == ["start", "drop", "start"]
     finally:
         agent.close(timeout=2.0)

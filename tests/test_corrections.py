@@ -10,16 +10,16 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from agent.core.commands import RoastCommand, SetSetting
-from agent.core.messages import FalseAlarmEvent
-from agent.core.runtime import Runtime
-from agent.core.settings import DetectorSettings
-from agent.core.sinks import ListSink
-from agent.mqtt.validation import CommandError, parse_roast_command
-from tests.fakes import apply, loud
+from firstcrack.agent.core.command_queue import RoastCommand, SetSetting
+from firstcrack.agent.core.messages import FalseAlarmEvent
+from firstcrack.agent.core.runtime import Runtime
+from firstcrack.agent.core.settings import RuntimeSettings
+from firstcrack.agent.core.sinks import ListSink
+from firstcrack.agent.mqtt.validation import CommandError, parse_roast_command
+from tests.fakes import apply, loud, score_window
 
 SR = 16000
-KOFN = DetectorSettings(rule="k_of_n", min_positive=3, confirm_s=20.0)
+KOFN = RuntimeSettings(rule="k_of_n", min_positive=3, confirm_s=20.0)
 
 
 class ConstantScorer:
@@ -41,7 +41,7 @@ def _runtime(p: float = 0.0) -> tuple[Runtime, ListSink, ConstantScorer]:
 def _windows(runtime: Runtime, start_s: float, count: int) -> float:
     window = loud(SR * 10)
     for i in range(count):
-        runtime.process(start_s + 3.0 * i, window)
+        score_window(runtime, start_s + 3.0 * i, window)
     return start_s + 3.0 * (count - 1)
 
 

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import pytest
 
-from agent.core.commands import RoastCommand
-from agent.core.crack_end import CrackEndTracker, FirstCrackEndEvent
-from agent.core.detector import Confirmation
-from agent.core.runtime import Runtime
-from agent.core.settings import DetectorSettings
-from agent.core.sinks import ListSink
+from firstcrack.agent.core.command_queue import RoastCommand
+from firstcrack.agent.core.crack_end import CrackEndTracker, FirstCrackEndEvent
+from firstcrack.agent.core.roast import Confirmation
+from firstcrack.agent.core.runtime import Runtime
+from firstcrack.agent.core.settings import RuntimeSettings
+from firstcrack.agent.core.sinks import ListSink
 from tests.fakes import apply
 
 HOP = 3.0
@@ -94,14 +94,13 @@ def test_rejects_a_non_positive_quiet_period() -> None:
         CrackEndTracker(quiet_s=0.0)
 
 
-PUBLISHED = DetectorSettings(rule="k_of_n", min_positive=5, confirm_s=20.0)
+PUBLISHED = RuntimeSettings(rule="k_of_n", min_positive=5, confirm_s=20.0)
 """The scripted probabilities in these tests confirm the published 5 in 20 s way."""
 
 
 def _runtime(sink: ListSink, quiet_s: float = 30.0) -> Runtime:
-    runtime = Runtime(NullScorer(), PUBLISHED, [sink], auto_arm=False)  # type: ignore[arg-type]
-    runtime.crack_end = CrackEndTracker(quiet_s, 10.0)
-    return runtime
+    return Runtime(NullScorer(), PUBLISHED, [sink], auto_arm=False,  # type: ignore[arg-type]
+                   crack_end=CrackEndTracker(quiet_s, 10.0))
 
 
 def _windows(runtime: Runtime, probs: list[float], start: float) -> None:

@@ -9,18 +9,19 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from models.artisan import AlogError, alog_annotation, read_alog
-from models.datasets import (
-    SAMPLE_RATE,
+from firstcrack.models.contracts import SAMPLE_RATE
+from firstcrack.models.datasets.alog import AlogError, alog_annotation, read_alog
+from firstcrack.models.datasets.layouts import detect_layout, load_recordings
+from firstcrack.models.datasets.records import (
     Recording,
-    build_splits,
     chunk_recording,
     chunk_recording_id,
-    detect_layout,
-    format_split_report,
     label_window,
-    load_recordings,
-    simulated_dataset,
+)
+from firstcrack.models.datasets.simulated import simulated_dataset
+from firstcrack.models.datasets.splits import (
+    build_splits,
+    format_split_report,
     split_recordings,
     write_split_report,
 )

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from agent.cli import main
-from models.classifier import AST_DEMO_MODEL_DIR
+from firstcrack.agent.cli import main
+from firstcrack.models.inference.classifier import AST_DEMO_MODEL_DIR
 
 
 @pytest.mark.slow

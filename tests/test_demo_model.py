@@ -12,9 +12,9 @@ import json
 import numpy as np
 import pytest
 
-from agent.tools.event_eval import trained_seeds
-from models.classifier import AST_DEMO_MODEL_DIR, load_classifier
-from models.simulator import simulate_roast
+from firstcrack.models.evaluation.event_run import trained_seeds
+from firstcrack.models.inference.classifier import AST_DEMO_MODEL_DIR, load_classifier
+from firstcrack.models.sim.simulator import simulate_roast
 
 CARD = AST_DEMO_MODEL_DIR / "README.md"
 EVAL_JSON = AST_DEMO_MODEL_DIR / "eval_heldout.json"

@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
-from agent.core.detector import Detector, Phase
-from agent.core.settings import DetectorSettings
+from firstcrack.agent.core.detector import Detector
+from firstcrack.agent.core.roast import Phase
+from firstcrack.agent.core.settings import RuntimeSettings
 
 HOP = 3.0
 PUBLISHED = {"rule": "k_of_n", "min_positive": 5, "confirm_s": 20.0}  # 5 in 20 s
-DEFAULT = DetectorSettings(**PUBLISHED)
+DEFAULT = RuntimeSettings(**PUBLISHED)
 
 
 def feed(
     det: Detector,
     probs: list[float],
-    settings: DetectorSettings = DEFAULT,
+    settings: RuntimeSettings = DEFAULT,
     start_s: float = 10.0,
     silent: set[int] | None = None,
 ) -> list:
@@ -50,7 +51,7 @@ def test_positives_spread_wider_than_confirm_span_do_not_confirm() -> None:
 
 def test_k_of_n_counts_windows_at_the_span_edge() -> None:
     """A positive exactly confirm_s before now still counts (inclusive span)."""
-    settings = DetectorSettings(min_positive=2, confirm_s=6.0, rule="k_of_n")
+    settings = RuntimeSettings(min_positive=2, confirm_s=6.0, rule="k_of_n")
     decisions = feed(Detector(), [0.9, 0.1, 0.9], settings)
     assert decisions[2].confirmation is not None
 
@@ -67,14 +68,14 @@ def test_onset_is_backdated_to_first_positive_of_confirming_run() -> None:
 def test_fires_once_per_roast_until_start() -> None:
     det = Detector()
     assert len(confirmations(feed(det, [0.9] * 20))) == 1
-    assert det.phase is Phase.FIRST_CRACK
-    det.start(now_s=80.0)
-    assert det.phase is Phase.ARMED
+    assert det.roast.phase is Phase.FIRST_CRACK
+    det.roast.start(now_s=80.0)
+    assert det.roast.phase is Phase.ARMED
     assert len(confirmations(feed(det, [0.9] * 6, start_s=90.0))) == 1
 
 
 def test_min_roast_s_ignores_early_positives() -> None:
-    settings = DetectorSettings(min_roast_s=40.0, **PUBLISHED)
+    settings = RuntimeSettings(min_roast_s=40.0, **PUBLISHED)
     decisions = feed(Detector(), [0.9] * 16, settings)
     assert not any(d.positive for d in decisions[:10])  # ends 10..37 s < 40 s
     conf = confirmations(decisions)[0]
@@ -89,44 +90,45 @@ def test_silence_gate_scores_zero_and_flags() -> None:
 
 def test_not_armed_never_confirms_and_armed_setting_is_honoured() -> None:
     det = Detector(auto_arm=False)
-    assert det.phase is Phase.IDLE
+    assert det.roast.phase is Phase.IDLE
     assert confirmations(feed(det, [0.9] * 10)) == []
-    det.set_armed(True, now_s=40.0)
-    assert det.phase is Phase.ARMED and det.roast_start_s == 40.0
-    off = DetectorSettings(armed=False, **PUBLISHED)
+    det.roast.set_armed(True, now_s=40.0)
+    assert det.roast.phase is Phase.ARMED and det.roast.roast_start_s == 40.0
+    off = RuntimeSettings(armed=False, **PUBLISHED)
     assert confirmations(feed(det, [0.9] * 10, off, start_s=50.0)) == []
 
 
 def test_drop_freezes_development_and_ends_roast() -> None:
     det = Detector()
     conf = confirmations(feed(det, [0.9] * 5))[0]
-    assert det.development_s(conf.detected_s + 30.0) == conf.detected_s + 30.0 - conf.onset_s
-    det.drop(now_s=100.0)
-    assert det.phase is Phase.IDLE
-    assert det.development_s(500.0) == 100.0 - conf.onset_s
-    assert det.roast_s(500.0) == 100.0
+    assert det.roast.development_s(conf.detected_s + 30.0) == conf.detected_s + 30.0 - conf.onset_s
+    det.roast.drop(now_s=100.0)
+    assert det.roast.phase is Phase.IDLE
+    assert det.roast.development_s(500.0) == 100.0 - conf.onset_s
+    assert det.roast.roast_s(500.0) == 100.0
     assert confirmations(feed(det, [0.9] * 6, start_s=110.0)) == []
 
 
 def test_reset_clears_latch_and_rearms_with_auto_arm() -> None:
     det = Detector(auto_arm=True)
     feed(det, [0.9] * 5)
-    det.reset(now_s=60.0)
-    assert det.confirmation is None and det.phase is Phase.ARMED and det.roast_start_s == 60.0
+    det.roast.reset(now_s=60.0)
+    roast = det.roast
+    assert roast.confirmation is None and roast.phase is Phase.ARMED and roast.roast_start_s == 60.0
     manual = Detector(auto_arm=False)
-    manual.start(0.0)
-    manual.reset(now_s=5.0)
-    assert manual.phase is Phase.IDLE and manual.roast_start_s is None
+    manual.roast.start(0.0)
+    manual.roast.reset(now_s=5.0)
+    assert manual.roast.phase is Phase.IDLE and manual.roast.roast_start_s is None
 
 
 def test_threshold_change_applies_to_next_window() -> None:
     det = Detector()
-    low = DetectorSettings(threshold=0.3, **PUBLISHED)
+    low = RuntimeSettings(threshold=0.3, **PUBLISHED)
     decisions = feed(det, [0.4] * 4) + feed(det, [0.4] * 2, low, start_s=22.0)
     assert [d.positive for d in decisions] == [False] * 4 + [True] * 2
 
 
-EVIDENCE = DetectorSettings(rule="evidence", min_positive=4, confirm_s=30.0)
+EVIDENCE = RuntimeSettings(rule="evidence", min_positive=4, confirm_s=30.0)
 
 
 def test_evidence_confirms_sparse_positives_that_k_of_n_misses() -> None:
@@ -160,7 +162,7 @@ def test_evidence_run_starts_after_old_positives_decayed() -> None:
 def test_late_decision_is_dated_when_it_was_made() -> None:
     """A window re-scored late (cadence lookback) confirms at the time the agent knew."""
     det = Detector()
-    settings = DetectorSettings(rule="k_of_n", min_positive=2, confirm_s=10.0)
+    settings = RuntimeSettings(rule="k_of_n", min_positive=2, confirm_s=10.0)
     det.update(10.0, 0.9, False, settings, now_s=22.0)
     decision = det.update(13.0, 0.9, False, settings, now_s=22.0)
     assert decision.confirmation is not None

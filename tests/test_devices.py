@@ -19,9 +19,9 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from agent.cli import main
-from agent.setup.devices import MeterDisplay, meter_line, run_meter
-from agent.setup.levels import CLIP_LEVEL, LOW_PEAK_DBFS, LevelStats, fmt_db
+from firstcrack.agent.cli import main
+from firstcrack.agent.setup.device_report import MeterDisplay, meter_line, run_meter
+from firstcrack.agent.setup.levels import CLIP_LEVEL, LOW_PEAK_DBFS, LevelStats, fmt_db
 from tests.pulse_fixtures import PulseServer, running_pulse_server
 
 AMPLITUDE = 0.5

@@ -12,8 +12,8 @@ import json
 
 import pytest
 
-from agent.mqtt.discovery import discovery_messages, package_version
-from agent.mqtt.topics import Topics
+from firstcrack.agent.mqtt.discovery import discovery_messages, package_version
+from firstcrack.agent.mqtt.topics import Topics
 
 # Required configuration keys per MQTT platform, from the Home Assistant docs:
 # event:         https://www.home-assistant.io/integrations/event.mqtt/  (state_topic, event_types)
@@ -151,7 +151,7 @@ def test_sw_version_without_an_installed_package(monkeypatch: pytest.MonkeyPatch
 def test_learning_entities_send_what_the_agent_accepts() -> None:
     """The correction buttons press payloads `roast/set` accepts; the recording switch is a
     runtime setting; the withdrawn-first-crack event passes only `false_alarm` events."""
-    from agent.mqtt.validation import parse_roast_command, parse_setting
+    from firstcrack.agent.mqtt.validation import parse_roast_command, parse_setting
 
     by_id = {(m.component, m.object_id): m.config for m in _messages()}
     for button in ("first_crack_now", "false_alarm"):

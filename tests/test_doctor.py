@@ -20,13 +20,18 @@ import pytest
 import soundfile as sf
 import yaml
 
-from agent.cli import main
-from agent.config import AgentConfig, AudioConfig
-from agent.mqtt.discovery import discovery_messages
-from agent.mqtt.topics import Topics
-from agent.setup.broker import check_broker, check_discovery
-from agent.setup.checks import Status, bounded, passed
-from agent.setup.doctor import check_model, check_recording, check_source, check_state_dir
+from firstcrack.agent.cli import main
+from firstcrack.agent.config import AgentConfig, AudioConfig
+from firstcrack.agent.mqtt.discovery import discovery_messages
+from firstcrack.agent.mqtt.topics import Topics
+from firstcrack.agent.setup.checks import Status, bounded, passed
+from firstcrack.agent.setup.doctor import (
+    check_model,
+    check_recording,
+    check_source,
+    check_state_dir,
+)
+from firstcrack.agent.setup.doctor_mqtt import check_broker, check_discovery
 from tests.mqtt_fixtures import (  # noqa: F401 - fixtures
     Mosquitto,
     free_port,

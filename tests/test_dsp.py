@@ -1,4 +1,4 @@
-"""agent.core.dsp against the scipy.signal routines it replaces (scipy is only a test
+"""firstcrack.agent.core.dsp against the scipy.signal routines it replaces (scipy is only a test
 dependency here), and the runtime path's promise never to import scipy.signal."""
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 from scipy import signal
 
-from agent.core import dsp
-from agent.core.transients import TransientConfig
+from firstcrack.agent.core import dsp
+from firstcrack.agent.core.transients import TransientConfig
 
 RATES = [8000, 11025, 22050, 32000, 44100, 48000, 96000]
 ROOT = Path(__file__).resolve().parent.parent
@@ -118,7 +118,7 @@ def test_impulse_response_is_sosfilts_cut_after_it_decays(lo: float, hi: float, 
 
 
 def streams() -> list[tuple[str, np.ndarray]]:
-    from models.simulator import simulate_roast
+    from firstcrack.models.sim.simulator import simulate_roast
 
     roast, truth = simulate_roast(103, duration_s=60.0)
     rng = np.random.default_rng(2)
@@ -156,10 +156,10 @@ def test_runtime_path_never_imports_scipy_signal() -> None:
     code = """
 import sys
 import numpy as np
-import agent.sources
-import agent.core.transients
-from agent.sources import StreamingResampler
-from agent.core.transients import TransientCounter
+import firstcrack.agent.sources
+import firstcrack.agent.core.transients
+from firstcrack.agent.sources import StreamingResampler
+from firstcrack.agent.core.transients import TransientCounter
 
 resampler = StreamingResampler(48000, 16000)
 block = resampler.process(np.random.default_rng(0).standard_normal(4800).astype(np.float32))

@@ -15,8 +15,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from models.ear import BACKBONE_ONNX, FEEDS, PretrainedEar, audioset_labels
-from models.ear_frontend import (
+from firstcrack.models.inference.ear import BACKBONE_ONNX, FEEDS, PretrainedEar, audioset_labels
+from firstcrack.models.inference.ear_frontend import (
     kaldi_mel_banks,
     log_mel_32k,
     log_mel_from_16k,
@@ -154,7 +154,7 @@ def test_ear_rejects_bad_input() -> None:
 
 
 def test_runtime_imports_without_torch() -> None:
-    code = ("import sys; import models.ear, models.ear_frontend; "
+    code = ("import sys; import models.inference.ear, models.inference.ear_frontend; "
             "bad = {'torch', 'scipy'} & {m.split('.')[0] for m in sys.modules}; "
             "assert not bad, bad")
     done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
@@ -167,7 +167,7 @@ def test_runtime_imports_without_torch() -> None:
 
 def test_state_dict_loads_strictly() -> None:
     torch = pytest.importorskip("torch")
-    from models.ear_torch import WEIGHTS, load_pretrained_mn04
+    from firstcrack.models.training.ear_torch import WEIGHTS, load_pretrained_mn04
 
     model = load_pretrained_mn04()  # strict=True inside
     state = torch.load(str(WEIGHTS), map_location="cpu", weights_only=True)
@@ -181,7 +181,7 @@ def test_state_dict_loads_strictly() -> None:
 
 def test_numpy_front_end_matches_torch() -> None:
     torch = pytest.importorskip("torch")
-    from models.ear_torch import torch_log_mel
+    from firstcrack.models.training.ear_torch import torch_log_mel
 
     rng = np.random.default_rng(2)
     t = np.arange(SR32 * 3 + 123) / SR32
@@ -195,7 +195,7 @@ def test_numpy_front_end_matches_torch() -> None:
 
 def test_onnx_matches_torch() -> None:
     torch = pytest.importorskip("torch")
-    from models.ear_torch import load_pretrained_mn04
+    from firstcrack.models.training.ear_torch import load_pretrained_mn04
 
     model = load_pretrained_mn04()
     ear = PretrainedEar(threads=1)
@@ -212,7 +212,7 @@ def test_onnx_matches_torch() -> None:
 
 def test_random_weights_fail_the_listening_check() -> None:
     torch = pytest.importorskip("torch")
-    from models.ear_torch import build_mn04
+    from firstcrack.models.training.ear_torch import build_mn04
 
     torch.manual_seed(0)
     model = build_mn04()

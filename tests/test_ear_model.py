@@ -9,11 +9,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from models.classifier import DEMO_MODEL_DIR, ModelLoadError, load_classifier
-from models.ear_data import cut_windows, label_windows, window_ends
-from models.ear_head import EAR_FILE, ear_features, read_ear_spec
-from models.profile import PROFILE_FILE, read_profile
-from models.simulator import simulate_roast
+from firstcrack.models.inference.classifier import DEMO_MODEL_DIR, ModelLoadError, load_classifier
+from firstcrack.models.inference.ear_head import EAR_FILE, ear_features, read_ear_spec
+from firstcrack.models.inference.profile import PROFILE_FILE, read_profile
+from firstcrack.models.sim.simulator import simulate_roast
+from firstcrack.models.training.ear_data import cut_windows, label_windows, window_ends
 
 MAX_MODEL_BYTES = 8 * 1024 * 1024
 

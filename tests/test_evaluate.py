@@ -12,21 +12,18 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from agent.config import ConfigError
-from agent.tools.event_eval import (
+from firstcrack.agent.config import ConfigError
+from firstcrack.models.evaluation.event_eval import (
     AGENT_FLAGS,
     DETECTOR_FLAGS,
-    EvaluateError,
-    Truth,
-    add_evaluate_arguments,
     config_from_flags,
-    evaluate,
-    event_metrics,
     format_summary,
     run_evaluate,
-    score_event,
 )
-from models.evaluate import (
+from firstcrack.models.evaluation.event_eval import add_arguments as add_evaluate_arguments
+from firstcrack.models.evaluation.event_metrics import Truth, event_metrics, score_event
+from firstcrack.models.evaluation.event_run import EvaluateError, evaluate
+from firstcrack.models.evaluation.window_metrics import (
     SWEEP_THRESHOLDS,
     confusion_matrix,
     roc_auc,
@@ -175,7 +172,7 @@ def test_flags_are_config_overrides_over_the_file(tmp_path: Path) -> None:
 
 
 def test_every_override_flag_names_a_config_key() -> None:
-    from agent.config import AgentConfig, DetectorConfig
+    from firstcrack.agent.config import AgentConfig, DetectorConfig
 
     assert set(DETECTOR_FLAGS.values()) <= set(DetectorConfig.model_fields)
     assert set(AGENT_FLAGS.values()) <= set(AgentConfig.model_fields)

@@ -1,4 +1,4 @@
-"""ONNX export (models.export): layout, graph interface, labels and measured agreement."""
+"""ONNX export (models.training.export): layout, graph interface, labels and measured agreement."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import numpy as np
 import onnx
 import pytest
 
-from models.classifier import ModelLoadError, load_classifier
-from models.export import ExportReport, demo_windows, export_onnx
+from firstcrack.models.inference.classifier import ModelLoadError, load_classifier
+from firstcrack.models.training.export import ExportReport, demo_windows, export_onnx
 
 INT8_BOUND = 0.05
 """Max |p_int8 - p_torch| accepted; measured about 0.012 on the tiny test model."""

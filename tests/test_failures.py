@@ -9,11 +9,11 @@ from typing import Any
 import numpy as np
 import pytest
 
-from agent.cli import main
-from agent.config import AgentConfig
-from agent.core.sinks import ListSink
-from agent.live.app import build_agents, run_agents
-from agent.sources import CaptureError
+from firstcrack.agent.cli import main
+from firstcrack.agent.config import AgentConfig
+from firstcrack.agent.core.sinks import ListSink
+from firstcrack.agent.live.app import build_agents, run_agents
+from firstcrack.agent.sources import CaptureError
 from tests.fakes import loud
 
 
@@ -48,11 +48,11 @@ def test_a_crashed_capture_thread_is_raised_after_the_sinks_close(tmp_path: Path
 def test_run_exits_1_with_the_reason(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    import agent.cli.commands as commands
-    import agent.sources as sources
+    import firstcrack.agent.cli.options as options
+    import firstcrack.agent.sources as sources
 
     monkeypatch.setattr(sources, "open_source", lambda *a, **k: Breaks())
-    monkeypatch.setattr(commands, "_classifier", lambda config: Quiet())
+    monkeypatch.setattr(options, "load_scorer", lambda config: Quiet())
     monkeypatch.setenv("FIRSTCRACK_STATE_DIR", str(tmp_path))
     code = main(["run", "--source", "mic", "--no-mqtt", "--quiet"])
     err: Any = capsys.readouterr().err

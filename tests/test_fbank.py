@@ -1,7 +1,7 @@
-"""models/fbank.py equals ASTFeatureExtractor, and incremental equals a full recompute.
+"""models/inference/fbank.py equals ASTFeatureExtractor, and incremental equals a full recompute.
 
 The project's features are built from the plain-JSON `FeatureConfig` with our own mel
-filters and window (models/features.py); transformers appears here only as the
+filters and window (models/inference/features.py); transformers appears here only as the
 reference they must match: on synthetic signals, on real popcorn recordings and on
 simulated roasts, for the demo model's configuration and the published AST layout.
 """
@@ -16,10 +16,15 @@ import pytest
 from transformers import ASTFeatureExtractor
 from transformers.audio_utils import mel_filter_bank, window_function
 
-from models.classifier import AST_DEMO_MODEL_DIR
-from models.fbank import FastFbank, FbankError, IncrementalFbank
-from models.features import FeatureConfig, FeatureConfigError, hann_window, kaldi_mel_filters
-from models.frontend import FeatureFrontEnd
+from firstcrack.models.inference.classifier import AST_DEMO_MODEL_DIR
+from firstcrack.models.inference.fbank import FastFbank, FbankError, IncrementalFbank
+from firstcrack.models.inference.features import (
+    FeatureConfig,
+    FeatureConfigError,
+    hann_window,
+    kaldi_mel_filters,
+)
+from firstcrack.models.inference.frontend import FeatureFrontEnd
 
 SR = 16000
 
@@ -197,7 +202,7 @@ def test_front_end_from_config_alone_has_no_extractor_mode() -> None:
 def _real_windows() -> np.ndarray:
     """10 s windows of the two held-out real popcorn recordings (read and resampled to
     16 kHz mono by the dataset reader), at their start, middle and end."""
-    from models.datasets import load_audio
+    from firstcrack.models.datasets.records import load_audio
 
     out = []
     for path in POPCORN:
@@ -209,7 +214,7 @@ def _real_windows() -> np.ndarray:
 
 def _roast_windows() -> np.ndarray:
     """Simulated roast audio: quiet start, first crack, and a 4 s window (padded)."""
-    from models.simulator import simulate_roast
+    from firstcrack.models.sim.simulator import simulate_roast
 
     audio, truth = simulate_roast(11, duration_s=90.0)
     onset = int((truth.first_crack_onset_s or 45.0) * SR)

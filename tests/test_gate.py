@@ -5,12 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from agent.config import AgentConfig
-from agent.core.cadence import AdaptiveCadence, CadenceConfig
-from agent.core.gate import EarGate
-from agent.live import chain as chain_module
-from agent.live.analyze import analyze_audio
-from models.profile import DetectionProfile
+from firstcrack.agent.config import AgentConfig
+from firstcrack.agent.core.cadence import AdaptiveCadence, CadenceConfig
+from firstcrack.agent.core.gate import EarGate
+from firstcrack.agent.live import chain as chain_module
+from firstcrack.agent.offline.analyze import analyze_audio
+from firstcrack.models.inference.profile import DetectionProfile
 
 SR = 16000
 
@@ -87,7 +87,7 @@ def test_gate_only_for_an_ast_and_not_when_off(ear: LoudEar) -> None:
 
 
 def test_env_turns_the_gate_off() -> None:
-    from agent.config import load_config
+    from firstcrack.agent.config import load_config
 
     config = load_config(environ={"FIRSTCRACK_DETECTOR__GATE": "off"})
     assert config.detector.gate == "off"

@@ -81,7 +81,7 @@ def test_record_correct_tune_and_load(
     # this test is about the plumbing (tests/test_tune_unlike.py tests the gate's verdict).
     out = tmp_path / "tuned"
     tune = subprocess.run(
-        [sys.executable, "-m", "agent.cli", "tune", "--recordings", str(recordings),
+        [sys.executable, "-m", "firstcrack.agent.cli", "tune", "--recordings", str(recordings),
          "--from", "ast-demo", "--out", str(out), "--force"],
         cwd=ROOT, capture_output=True, text=True, timeout=600,
     )

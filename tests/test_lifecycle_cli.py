@@ -13,8 +13,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from agent.cli import main
-from models.classifier import load_classifier
+from firstcrack.agent.cli import main
+from firstcrack.models.inference.classifier import load_classifier
 
 INT8_BOUND = 0.05  # max |p_int8 - p_torch|, as tests/test_export.py states
 

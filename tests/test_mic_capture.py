@@ -18,8 +18,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from agent.config import AudioConfig
-from agent.sources import TARGET_RATE, AudioSource, SourceError, open_source
+from firstcrack.agent.config import AudioConfig
+from firstcrack.agent.sources import TARGET_RATE, AudioSource, SourceError, open_source
 from tests.pulse_fixtures import PulseServer, reinit_portaudio, running_pulse_server
 
 pytestmark = pytest.mark.integration
@@ -144,7 +144,7 @@ def test_simulated_roast_survives_the_round_trip(
     tmp_path: Path,
 ) -> None:
     """Roast audio played through PulseAudio comes back as (nearly) the same waveform."""
-    simulator = pytest.importorskip("models.simulator")
+    simulator = pytest.importorskip("firstcrack.models.sim.simulator")
     roast, _ = simulator.simulate_roast(1, duration_s=20, crack=False)
     excerpt = roast[5 * TARGET_RATE : 8 * TARGET_RATE]
     wav = tmp_path / "roast.wav"

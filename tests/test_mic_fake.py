@@ -11,8 +11,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from agent.config import AudioConfig
-from agent.sources import (
+from firstcrack.agent.config import AudioConfig
+from firstcrack.agent.sources import (
     SourceError,
     SourceStats,
     open_source,
@@ -78,7 +78,7 @@ class FakeSoundDevice:
 
 @pytest.fixture
 def fake_sd(monkeypatch: pytest.MonkeyPatch) -> FakeSoundDevice:
-    from agent.sources import mic
+    from firstcrack.agent.sources import mic
 
     sd = FakeSoundDevice()
     monkeypatch.setattr(mic, "load_sounddevice", lambda: sd)
@@ -93,7 +93,7 @@ def test_mic_device_is_found_by_index_or_name_substring(
     wanted: str | int | None, index: int
 ) -> None:
     """Names match case-insensitively; an exact name beats a longer one containing it."""
-    from agent.sources.devices import resolve_device
+    from firstcrack.agent.sources.devices import resolve_device
 
     assert resolve_device(FakeSoundDevice(), wanted)["index"] == index
 
@@ -101,7 +101,7 @@ def test_mic_device_is_found_by_index_or_name_substring(
 @pytest.mark.parametrize(("wanted", "message"), [("webcam", "'webcam'"), (1, "index 1"), (9, "9")])
 def test_unknown_mic_device_lists_the_input_devices(wanted: str | int, message: str) -> None:
     """Output-only devices don't count; the message names what is available."""
-    from agent.sources.devices import resolve_device
+    from firstcrack.agent.sources.devices import resolve_device
 
     with pytest.raises(SourceError, match=message) as info:
         resolve_device(FakeSoundDevice(), wanted)
@@ -125,7 +125,7 @@ def test_mic_callback_counts_overflows_and_drops_instead_of_blocking(
 
 def test_portaudio_is_rescanned_only_when_no_stream_is_open(fake_sd: FakeSoundDevice) -> None:
     """Re-initialising PortAudio would end every stream, so it waits until none is open."""
-    from agent.sources.devices import PortAudioStreams
+    from firstcrack.agent.sources.devices import PortAudioStreams
 
     streams = PortAudioStreams()
     a, b = (streams.open(fake_sd, print, device=d) for d in (0, 2))

@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 from tenacity import RetryCallState, Retrying
 
-from agent.mqtt.connection import ConnectionManager, FailureLog, reconnect_wait
+from firstcrack.agent.mqtt.connection import ConnectionManager, FailureLog, reconnect_wait
 from tests.mqtt_fixtures import (  # noqa: F401
     FakeHandler,
     Mosquitto,

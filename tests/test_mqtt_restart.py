@@ -30,7 +30,7 @@ from typing import Any
 
 import pytest
 
-from agent.mqtt.outbox import OUTBOX_FILE, Outbox
+from firstcrack.agent.mqtt.outbox import OUTBOX_FILE, Outbox
 from tests.mqtt_fixtures import (  # noqa: F401
     Mosquitto,
     Received,

@@ -19,8 +19,8 @@ from typing import Any
 
 import pytest
 
-from agent.core.messages import Telemetry
-from agent.core.settings import RUNTIME_SETTING_NAMES
+from firstcrack.agent.core.messages import Telemetry
+from firstcrack.agent.core.settings import RUNTIME_SETTING_NAMES
 from tests.mqtt_fixtures import (  # noqa: F401
     FakeHandler,
     Mosquitto,

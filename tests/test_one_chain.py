@@ -12,11 +12,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from agent.cli import main
-from agent.config import AgentConfig
-from agent.core.sinks import ListSink
-from agent.live.analyze import analyze_audio
-from agent.live.chain import build_chain
+from firstcrack.agent.cli import main
+from firstcrack.agent.config import AgentConfig
+from firstcrack.agent.core.sinks import ListSink
+from firstcrack.agent.live.chain import build_chain
+from firstcrack.agent.offline.analyze import analyze_audio
 from tests.fakes import loud
 
 SR = 16000
@@ -42,7 +42,7 @@ def test_run_from_file_and_analyze_score_the_same_windows_and_decide_the_same(
     assert main(["analyze", str(roast), "--config", str(config), "--json", str(out)]) == 0
     analyzed = json.loads(out.read_text())
     proc = subprocess.run(
-        [sys.executable, "-m", "agent.cli", "run", "--config", str(config),
+        [sys.executable, "-m", "firstcrack.agent.cli", "run", "--config", str(config),
          "--source", f"file:{roast}", "--speed", "8"],  # the ear scores every 1 s: 8 a second
         capture_output=True, text=True, timeout=180, env={"PATH": "/usr/bin:/bin"},
     )

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from agent.mqtt.outbox import Outbox
+from firstcrack.agent.mqtt.outbox import Outbox
 
 
 def _topics(box: Outbox) -> list[str]:

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from models.extras import EXTRAS, MissingExtraError
+from firstcrack.models.extras import EXTRAS, MissingExtraError
 
 ROOT = Path(__file__).resolve().parents[1]
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
@@ -29,7 +29,8 @@ EXTRA_ONLY = sorted({m for modules, _ in EXTRAS.values() for m in modules})
 
 # The runtime agent's own packages: their module-level imports must all be in the base.
 RUNTIME_PACKAGES = ("agent/core", "agent/live", "agent/sources", "agent/mqtt", "agent/artisan",
-                    "agent/config", "agent/cli")
+                    "agent/config", "agent/cli", "agent/offline", "agent/recording",
+                    "agent/setup")
 
 # Hides packages as if they were not installed: `import torch` raises ModuleNotFoundError and
 # importlib.util.find_spec("torch") is None. (`sys.modules[name] = None` would do for most,
@@ -51,7 +52,7 @@ sys.meta_path[:] = [_Hidden(finder) for finder in sys.meta_path]
 """
 
 RUNNER = HIDE + """
-from agent.cli import main
+from firstcrack.agent.cli import main
 sys.exit(main({argv!r}))
 """
 
@@ -147,7 +148,7 @@ def _imports(path: Path, module_level_only: bool = False) -> set[str]:
 
 def _third_party(names: set[str]) -> set[str]:
     return {n for n in names if n not in sys.stdlib_module_names and n not in
-            {"agent", "models", "__future__"}}
+            {"firstcrack", "__future__"}}
 
 
 def _distribution(module: str) -> str:
@@ -193,16 +194,16 @@ def test_demo_without_amqtt_exits_2_naming_the_extra() -> None:
 
 def test_demo_with_an_external_broker_does_not_need_amqtt() -> None:
     """`demo --broker` uses a broker that is already there; the broker module is not loaded."""
-    from agent.tools import demo
+    from firstcrack.agent.demo import run_demo
 
-    source = Path(demo.__file__).read_text()
-    assert "from agent.tools.broker import" not in source.split("def run_demo", 1)[0]
+    source = Path(run_demo.__file__).read_text()
+    assert "from firstcrack.agent.demo.demo_broker import" not in source.split("def main", 1)[0]
 
 
 def test_plots_without_matplotlib_name_the_extra(monkeypatch: pytest.MonkeyPatch,
                                                  tmp_path: Path) -> None:
-    from agent.tools.plots import plot_analysis
-    from agent.tools.rule_sweep import plot_tradeoff
+    from firstcrack.agent.offline.analyze_plot import plot_analysis
+    from firstcrack.models.evaluation.rule_sweep import plot_tradeoff
 
     monkeypatch.setitem(sys.modules, "matplotlib", None)
     with pytest.raises(MissingExtraError, match=re.escape("pip install 'firstcrack-agent[plots]'")):
@@ -213,8 +214,8 @@ def test_plots_without_matplotlib_name_the_extra(monkeypatch: pytest.MonkeyPatch
 
 
 @pytest.mark.parametrize("module, blocked, extra", [
-    ("agent.tools.bench_multi", "psutil", "bench"),
-    ("agent.tools.broker", "amqtt", "demo"),
+    ("firstcrack.models.bench.multi", "psutil", "bench"),
+    ("firstcrack.agent.demo.demo_broker", "amqtt", "demo"),
 ])
 def test_tool_modules_check_their_extra_before_importing_it(
     monkeypatch: pytest.MonkeyPatch, module: str, blocked: str, extra: str
@@ -226,18 +227,14 @@ def test_tool_modules_check_their_extra_before_importing_it(
     monkeypatch.delitem(sys.modules, module, raising=False)  # not left half-imported
 
 
-def test_missing_extra_is_a_user_error_even_without_torch() -> None:
-    """The CLI's error classification itself must not need the [train] extra."""
-    code = HIDE.format(blocked=EXTRA_ONLY) + """
-from agent.cli.entry import _user_errors
-print(sorted(e.__name__ for e in _user_errors()))
-"""
-    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
-                          text=True, timeout=120)
-    assert done.returncode == 0, done.stderr
-    names = ast.literal_eval(done.stdout.strip().splitlines()[-1])
-    assert {"MissingExtraError", "ConfigError", "ModelLoadError", "FileNotFoundError"} <= set(names)
-    assert "TrainError" in names  # it lives beside the train options, which need no torch
+def test_missing_extra_is_a_user_error_even_without_torch(tmp_path: Path) -> None:
+    """`train` without the [train] extra: its parser needs no torch, and the missing extra
+    is a `UserError` (exit 2, one line naming the extra)."""
+    done = _cli(["train", "--out", str(tmp_path / "m"), "--simulate", "1,1"],
+                blocked=EXTRA_ONLY, timeout=120)
+    assert done.returncode == 2, done.stderr
+    assert "pip install 'firstcrack-agent[train]'" in done.stderr
+    assert "Traceback" not in done.stderr
 
 
 # --- the base install runs the agent ---------------------------------------------------------

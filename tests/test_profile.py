@@ -9,12 +9,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from agent.config import load_config
-from agent.core.sinks import ListSink
-from agent.live.analyze import analyze_audio
-from agent.live.chain import build_chain
-from models.classifier import ModelLoadError, load_classifier
-from models.profile import (
+from firstcrack.agent.config import load_config
+from firstcrack.agent.core.sinks import ListSink
+from firstcrack.agent.live.chain import build_chain
+from firstcrack.agent.offline.analyze import analyze_audio
+from firstcrack.models.inference.classifier import ModelLoadError, load_classifier
+from firstcrack.models.inference.profile import (
     PROFILE_FILE,
     PUBLISHED_PROFILE,
     DetectionProfile,
@@ -111,7 +111,7 @@ def test_a_broken_profile_fails_the_model_load(tmp_path: Path, tiny_model_dir: P
 
 
 def test_doctor_names_the_profile_and_the_values_in_effect() -> None:
-    from agent.setup.doctor import check_model
+    from firstcrack.agent.setup.doctor import check_model
 
     config = load_config(environ={"FIRSTCRACK_MODEL": "ast-demo",
                                   "FIRSTCRACK_DETECTOR__THRESHOLD": "0.7"})

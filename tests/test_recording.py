@@ -10,9 +10,9 @@ from typing import Any
 import numpy as np
 import soundfile as sf
 
-from agent.recording.sidecar import MarkRecord, RecordSnapshot, build_sidecar, user_start
-from agent.recording.spool import open_spool
-from models.datasets import load_recordings
+from firstcrack.agent.recording.sidecar import MarkRecord, RecordSnapshot, build_sidecar, user_start
+from firstcrack.agent.recording.spool import open_spool
+from firstcrack.models.datasets.layouts import load_recordings
 from tests.recording_fixtures import (
     SR,
     T0,
@@ -214,8 +214,8 @@ class SlowFile:
 def test_audio_never_blocks_on_a_stalled_disk_and_loses_nothing(tmp_path: Path) -> None:
     gate = threading.Event()
     roast = Roast()
-    from agent.config import RecordingConfig
-    from agent.recording import Recorder
+    from firstcrack.agent.config import RecordingConfig
+    from firstcrack.agent.recording import Recorder
 
     rec = Recorder(RecordingConfig(min_free_gb=0.0), "roaster1", tmp_path, "demo", roast.view,
                    open_audio=lambda p: SlowFile(p, gate))

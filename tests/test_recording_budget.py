@@ -13,10 +13,10 @@ from typing import Any
 import numpy as np
 import pytest
 
-from agent.config import RecordingConfig
-from agent.recording import Recorder
-from agent.recording.budget import WRITING, WRITING_LOCK, Scanner, enforce
-from agent.recording.spool import open_spool
+from firstcrack.agent.config import RecordingConfig
+from firstcrack.agent.recording import Recorder
+from firstcrack.agent.recording.budget import WRITING, WRITING_LOCK, Scanner, enforce
+from firstcrack.agent.recording.spool import open_spool
 from tests.recording_fixtures import SR, Roast, recordings
 
 KB = 1024

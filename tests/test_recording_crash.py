@@ -14,9 +14,10 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from agent.recording.commands import Pcm16
-from agent.recording.spool import Spool
-from models.datasets import load_audio, load_recordings
+from firstcrack.agent.recording.spool import Spool
+from firstcrack.agent.recording.writer_commands import Pcm16
+from firstcrack.models.datasets.layouts import load_recordings
+from firstcrack.models.datasets.records import load_audio
 from tests.recording_fixtures import SR, Roast, recordings
 from tests.recording_fixtures import signal as noise
 

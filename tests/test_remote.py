@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from agent.config import RUNTIME_FIELDS, ConfigError, load_config, setting_bounds
-from agent.core.settings import RUNTIME_SETTING_NAMES
-from agent.live.persist import SettingsStore
-from agent.mqtt.validation import (
+from firstcrack.agent.config import RUNTIME_FIELDS, ConfigError, load_config, setting_bounds
+from firstcrack.agent.core.settings import RUNTIME_SETTING_NAMES
+from firstcrack.agent.live.persist import SettingsStore
+from firstcrack.agent.mqtt.validation import (
     MAX_PAYLOAD_BYTES,
     CommandError,
     parse_roast_command,

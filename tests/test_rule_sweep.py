@@ -8,12 +8,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from agent.cli import main
-from agent.config import ConfigError
-from agent.core.settings import DetectorSettings
-from agent.tools import rule_sweep
-from agent.tools.event_eval import Truth
-from agent.tools.rule_sweep import Scored, grid, replay, sweep
+from firstcrack.agent.cli import main
+from firstcrack.agent.config import ConfigError
+from firstcrack.agent.core.settings import RuntimeSettings
+from firstcrack.models.evaluation import rule_sweep
+from firstcrack.models.evaluation.event_metrics import Truth
+from firstcrack.models.evaluation.rule_sweep import Scored, grid, replay, sweep
 
 HOP = 3.0
 
@@ -27,7 +27,7 @@ def scored(rid: str, duration: float, positives: list[float], onset: float | Non
 
 def test_replay_matches_the_detector_rule() -> None:
     s = scored("r", 300.0, [100.0 + 3 * i for i in range(6)], 95.0)
-    fc = replay(s, DetectorSettings(rule="k_of_n", min_positive=5, confirm_s=20.0), 10.0)
+    fc = replay(s, RuntimeSettings(rule="k_of_n", min_positive=5, confirm_s=20.0), 10.0)
     assert fc is not None and fc.detected_at_s == 112.0 and fc.onset_s == 95.0
 
 
@@ -38,7 +38,7 @@ def test_sweep_prefers_a_rule_that_hears_sparse_crack_without_false_alarms() -> 
     dense = scored("dense", 900.0, [502.0 + 3 * i for i in range(20)], 497.0)
     clicks = [t + d for t in np.arange(100.0, 3500.0, 120.0) for d in (0.0, 3.0, 6.0)]
     quiet = scored("quiet", 3600.0, [10.0 + round((c - 10.0) / 3) * 3 for c in clicks], None)
-    result = sweep([sparse, dense, quiet], DetectorSettings(), 10.0)
+    result = sweep([sparse, dense, quiet], RuntimeSettings(), 10.0)
     assert result["published"]["missed"] == 1  # 5 in 20 s misses the sparse roast
     best = result["best"]
     assert best["missed"] == 0 and best["false_alarms"] == 0
@@ -64,7 +64,7 @@ def test_evaluate_sweep_writes_the_curve_and_table(tmp_path: Path) -> None:
 
 def test_the_grid_holds_only_settings_the_config_accepts(monkeypatch: pytest.MonkeyPatch) -> None:
     """The sweep must never recommend what agent.yaml or a `/set` would refuse."""
-    assert len(grid(DetectorSettings())) == 200
+    assert len(grid(RuntimeSettings())) == 200
     monkeypatch.setattr(rule_sweep, "EVIDENCE_GRID", {"min_positive": (2,), "confirm_s": (0.5,)})
     with pytest.raises(ConfigError, match=r"detector\.confirm_s"):
-        grid(DetectorSettings())
+        grid(RuntimeSettings())

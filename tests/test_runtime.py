@@ -8,19 +8,19 @@ from typing import Any
 import numpy as np
 import pytest
 
-from agent.config import AgentConfig
-from agent.core.commands import RoastCommand, SetSetting
-from agent.core.messages import FirstCrackEvent, RoastState, Telemetry
-from agent.core.runtime import Runtime
-from agent.core.scoring import dbfs
-from agent.core.settings import DetectorSettings
-from agent.core.sinks import ListSink
-from agent.live.chain import build_chain
-from agent.live.loop import LatestSlot, LiveLoop
-from tests.fakes import SlowScorer, apply, loud
+from firstcrack.agent.config import AgentConfig
+from firstcrack.agent.core.command_queue import RoastCommand, SetSetting
+from firstcrack.agent.core.messages import FirstCrackEvent, RoastState, Telemetry
+from firstcrack.agent.core.runtime import Runtime
+from firstcrack.agent.core.scoring import dbfs
+from firstcrack.agent.core.settings import RuntimeSettings
+from firstcrack.agent.core.sinks import ListSink
+from firstcrack.agent.live.chain import build_chain
+from firstcrack.agent.live.loop import LatestSlot, LiveLoop
+from tests.fakes import Provided, SlowScorer, apply, loud, score_window
 
 # These tests count windows the k-of-n way (the published 5 in 20 s).
-KOFN = DetectorSettings(rule="k_of_n", min_positive=5, confirm_s=20.0)
+KOFN = RuntimeSettings(rule="k_of_n", min_positive=5, confirm_s=20.0)
 
 SR = 16000
 
@@ -49,7 +49,7 @@ class MemoryStore:
 
 def drive(runtime: Runtime, count: int, start: float = 10.0, samples: np.ndarray | None = None):
     window = loud(SR * 10) if samples is None else samples
-    return [runtime.process(start + 3.0 * i, window) for i in range(count)]
+    return [score_window(runtime, start + 3.0 * i, window) for i in range(count)]
 
 
 def test_payload_field_names_are_the_contract() -> None:
@@ -94,7 +94,7 @@ def test_one_event_per_roast_with_backdated_onset() -> None:
 
 def test_silence_gate_skips_the_classifier() -> None:
     scorer = ScriptedScorer([0.99] * 10)
-    runtime = Runtime(scorer, DetectorSettings(), [])
+    runtime = Runtime(scorer, RuntimeSettings(), [])
     telemetry = drive(runtime, 6, samples=np.zeros(SR * 10, np.float32))
     assert scorer.calls == 0
     assert all(t.silent and t.probability == 0.0 for t in telemetry)
@@ -133,7 +133,7 @@ def test_roast_commands_drive_the_lifecycle() -> None:
 
 
 def test_latest_slot_keeps_newest_and_counts_replaced() -> None:
-    from agent.core.windower import Window
+    from firstcrack.agent.core.windower import Window
 
     slot = LatestSlot()
     for i in range(4):
@@ -183,12 +183,12 @@ def test_slow_inference_drops_stale_windows_and_stays_current() -> None:
 def test_source_health_is_in_state_and_a_change_republishes_it() -> None:
     sink = ListSink()
     runtime = Runtime(ScriptedScorer([0.1] * 40), KOFN, [sink])
-    overruns = [0]
-    runtime.health_extras["source_overruns"] = lambda: overruns[0]
+    counters = {"source_overruns": 0, "source_dropped_blocks": 0, "source_reopens": 0}
+    runtime.add_provider(Provided("source", counters))
     assert runtime.snapshot().to_payload()["source_overruns"] == 0
     drive(runtime, 6)  # 10..25 s: nothing changes, no state
     assert sink.states == []
-    overruns[0] = 3
+    counters["source_overruns"] = 3
     drive(runtime, 2, start=28.0)  # 28, 31 s: more than 10 s since the last state
     assert [s.to_payload()["source_overruns"] for s in sink.states] == [3]
     drive(runtime, 3, start=34.0)  # unchanged again: no new state
@@ -196,8 +196,8 @@ def test_source_health_is_in_state_and_a_change_republishes_it() -> None:
 
 
 def test_agent_state_carries_the_source_statistics(tmp_path: Any) -> None:
-    from agent.live.app import Agent, AgentParts
-    from agent.sources.base import SourceStats
+    from firstcrack.agent.live.app import Agent, AgentParts
+    from firstcrack.agent.sources.base import SourceStats
 
     class CountingSource:
         name = "counting"
@@ -219,8 +219,8 @@ def test_agent_state_carries_the_source_statistics(tmp_path: Any) -> None:
 def test_persisted_settings_are_restored_through_the_queue_and_stale_ones_dropped(
     tmp_path: Any,
 ) -> None:
-    from agent.live.app import Agent, AgentParts
-    from agent.live.persist import SettingsStore
+    from firstcrack.agent.live.app import Agent, AgentParts
+    from firstcrack.agent.live.persist import SettingsStore
 
     SettingsStore(tmp_path / "roaster1").save(
         {"threshold": 0.42, "confirm_s": 0.5, "armed": False}  # confirm_s 0.5: below 1 s

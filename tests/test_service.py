@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from agent.cli.entry import build_parser
-from agent.config import MqttConfig, load_config
+from firstcrack.agent.cli.entry import parse_args
+from firstcrack.agent.config import MqttConfig, load_config
 
 ROOT = Path(__file__).resolve().parents[1]
 UNIT = ROOT / "deploy" / "firstcrack.service"
@@ -103,7 +103,7 @@ def test_state_dir_environment_is_a_config_key() -> None:
 def test_exec_start_is_a_valid_run_command(unit) -> None:
     argv = shlex.split(one(unit, "ExecStart"))
     assert argv[0] == VENV_EXE
-    args = build_parser().parse_args(argv[1:])
+    args = parse_args(argv[1:])
     assert args.command == "run"
     assert args.config == Path("/etc/firstcrack/agent.yaml")
     assert args.source is None and not args.no_mqtt  # the config's microphone, MQTT on

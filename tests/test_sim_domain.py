@@ -12,10 +12,11 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from agent.sources.file import FileSource
-from models import sim_chain, sim_room
-from models.sim_pops import POP_FAMILIES, POPS_FILE, ROW_LEN, pop_rows, real_pops
-from models.simulator import (
+from firstcrack.agent.sources.file import FileSource
+from firstcrack.models.sim import chain as sim_chain
+from firstcrack.models.sim import room as sim_room
+from firstcrack.models.sim.pops import POP_FAMILIES, POPS_FILE, ROW_LEN, pop_rows, real_pops
+from firstcrack.models.sim.simulator import (
     SAMPLE_RATE,
     RoastTruth,
     SimulatorError,

@@ -9,8 +9,8 @@ from functools import cache
 import numpy as np
 import pytest
 
-from agent.cli import main
-from models.simulator import (
+from firstcrack.agent.cli import main
+from firstcrack.models.sim.simulator import (
     SAMPLE_RATE,
     RoastTruth,
     SimulatorError,

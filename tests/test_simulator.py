@@ -16,8 +16,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from models import sim_sounds
-from models.simulator import (
+from firstcrack.models.sim import sounds as sim_sounds
+from firstcrack.models.sim.simulator import (
     SAMPLE_RATE,
     RoastTruth,
     SimulatorError,

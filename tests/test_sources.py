@@ -11,8 +11,8 @@ import pytest
 import soundfile as sf
 from scipy.signal import resample_poly
 
-from agent.config import AudioConfig
-from agent.sources import (
+from firstcrack.agent.config import AudioConfig
+from firstcrack.agent.sources import (
     TARGET_RATE,
     AudioSource,
     SourceError,
@@ -163,7 +163,7 @@ def test_negative_speed_is_rejected(tmp_path: Path) -> None:
 
 def test_sim_source_yields_the_simulators_audio_exactly(monkeypatch: pytest.MonkeyPatch) -> None:
     """`sim:3` streams simulate_roast(3) sample for sample (spied, so it renders only once)."""
-    simulator = pytest.importorskip("models.simulator")
+    simulator = pytest.importorskip("firstcrack.models.sim.simulator")
     real = simulator.simulate_roast
     rendered: list[tuple[int, np.ndarray]] = []
 
@@ -182,7 +182,7 @@ def test_sim_source_yields_the_simulators_audio_exactly(monkeypatch: pytest.Monk
 
 
 def test_sim_seed_the_simulator_rejects_is_a_source_error() -> None:
-    pytest.importorskip("models.simulator")
+    pytest.importorskip("firstcrack.models.sim.simulator")
     with pytest.raises(SourceError, match="sim:-5"):
         open_source("sim:-5", AUDIO)
 

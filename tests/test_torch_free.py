@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from models.classifier import AST_DEMO_MODEL_DIR
+from firstcrack.models.inference.classifier import AST_DEMO_MODEL_DIR
 
 ROOT = Path(__file__).resolve().parent.parent
 HEAVY = ("torch", "transformers")
@@ -54,7 +54,7 @@ if code:
     exec(code)
 else:
     sys.argv = argv
-    runpy.run_module("agent.cli", run_name="__main__", alter_sys=True)
+    runpy.run_module("firstcrack.agent.cli", run_name="__main__", alter_sys=True)
 """
 def run_isolated(
     *,
@@ -87,7 +87,7 @@ def assert_torch_free(done: subprocess.CompletedProcess[str], modules: set[str])
 @pytest.fixture(scope="module")
 def roast_wav(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A 40 s simulated roast with a first crack (16 kHz mono WAV)."""
-    from models.simulator import write_roast
+    from firstcrack.models.sim.simulator import write_roast
 
     wav, _ = write_roast(tmp_path_factory.mktemp("roast") / "roast.wav", seed=5, duration_s=40.0)
     return wav
@@ -116,7 +116,7 @@ LOCAL_REFS = ["demo", "models/ast-demo/onnx", "models/ast-demo/onnx/int8/model_q
 preprocessor_config.json beside it)."""
 LOAD_REFS = """
 import numpy as np
-from models.classifier import load_classifier
+from firstcrack.models.inference.classifier import load_classifier
 window = np.random.default_rng(0).normal(0, 0.05, 160_000).astype(np.float32)
 refs = REFS
 for ref in refs:
@@ -149,9 +149,9 @@ def test_demo_model_alone_does_not_import_the_hub_client() -> None:
 def test_torch_paths_name_the_missing_extra() -> None:
     """Without torch, the torch backend and export raise MissingExtraError naming the extra."""
     code = """
-from models.extras import MissingExtraError
-from models.classifier import load_classifier
-from models.export import ExportError, export_onnx
+from firstcrack.models.extras import MissingExtraError
+from firstcrack.models.inference.classifier import load_classifier
+from firstcrack.models.training.export import ExportError, export_onnx
 for call, extra in ((lambda: load_classifier("ast-demo", backend="torch"), "[torch]"),
                     (lambda: export_onnx("models/ast-demo", "/nonexistent/out"), "[train]")):
     try:
@@ -172,7 +172,7 @@ def test_cli_analyze_and_run_with_demo_import_neither(
     roast_wav: Path, tmp_path: Path, block: bool
 ) -> None:
     """`firstcrack analyze` and `run --source file:` through the real entry point
-    (`python -m agent.cli`, the parser with every command registered)."""
+    (`python -m firstcrack.agent.cli`, the parser with every command registered)."""
     env = {"FIRSTCRACK_STATE_DIR": str(tmp_path / "state")}
     done, modules = run_isolated(argv=["analyze", str(roast_wav), "--model", "demo"],
                                  block=block, env=env)
@@ -193,11 +193,11 @@ def test_cli_demo_imports_neither() -> None:
     """
     code = """
 import runpy, sys
-import agent.sources
-full = agent.sources.SimSource
-agent.sources.SimSource = lambda seed, speed: full(seed, speed=speed, duration_s=60.0)
+import firstcrack.agent.sources
+full = firstcrack.agent.sources.SimSource
+firstcrack.agent.sources.SimSource = lambda seed, speed: full(seed, speed=speed, duration_s=60.0)
 sys.argv = ["firstcrack", "demo", "--speed", "20"]
-runpy.run_module("agent.cli", run_name="__main__", alter_sys=True)
+runpy.run_module("firstcrack.agent.cli", run_name="__main__", alter_sys=True)
 """
     done, modules = run_isolated(code=code)
     assert done.returncode in (0, 1), done.stderr[-3000:]

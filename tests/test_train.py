@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 import torch
 
-from models.augment import AugmentConfig, Augmenter, time_shift
-from models.classifier import load_classifier
-from models.train import (
-    TrainError,
-    add_train_arguments,
+from firstcrack.models.inference.classifier import load_classifier
+from firstcrack.models.training.augment import AugmentConfig, Augmenter, time_shift
+from firstcrack.models.training.command import add_arguments as add_train_arguments
+from firstcrack.models.training.options import TrainError
+from firstcrack.models.training.train import (
     class_weights,
     freeze_backbone,
     load_checkpoint_weights,
@@ -52,7 +52,7 @@ def test_augmenter_is_seeded_and_keeps_shape() -> None:
 def test_freeze_layers_freezes_embeddings_and_first_layers(tmp_path: Path) -> None:
     from transformers import ASTForAudioClassification
 
-    from models.tiny import tiny_ast_config
+    from firstcrack.models.training.tiny import tiny_ast_config
 
     model = ASTForAudioClassification(tiny_ast_config(layers=2))
     assert freeze_backbone(model, 1) > 0
@@ -70,7 +70,7 @@ def test_checkpoint_weights_are_really_reloaded(tmp_path: Path) -> None:
     """Guards the transformers-5 renaming gap: a checkpoint must load strictly, not be skipped."""
     from transformers import ASTForAudioClassification
 
-    from models.tiny import tiny_ast_config
+    from firstcrack.models.training.tiny import tiny_ast_config
 
     torch.manual_seed(0)
     saved = ASTForAudioClassification(tiny_ast_config())

@@ -9,12 +9,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from agent.core.commands import RoastCommand
-from agent.core.runtime import Runtime
-from agent.core.settings import DetectorSettings
-from agent.core.sinks import ListSink
-from agent.core.transients import TransientConfig, TransientConfigError, TransientCounter, attach
-from tests.fakes import apply
+from firstcrack.agent.core.command_queue import RoastCommand
+from firstcrack.agent.core.runtime import Runtime
+from firstcrack.agent.core.settings import RuntimeSettings
+from firstcrack.agent.core.sinks import ListSink
+from firstcrack.agent.core.transients import (
+    TransientConfig,
+    TransientConfigError,
+    TransientCounter,
+)
+from tests.fakes import apply, score_window
 
 SR = 16000
 POPCORN = Path(__file__).resolve().parent.parent / "models" / "data" / "popcorn"
@@ -124,10 +128,10 @@ def test_rate_and_crack_count_reach_telemetry_and_state() -> None:
             return np.zeros(len(w), np.float32)
 
     sink = ListSink()
-    runtime = Runtime(Zero(), DetectorSettings(), [sink])
-    attach(runtime, counter)
+    runtime = Runtime(Zero(), RuntimeSettings(), [sink])
+    runtime.add_provider(counter)
     runtime.advance(12.0)
-    telemetry = runtime.process(12.0, np.full(SR * 10, 0.1, np.float32))
+    telemetry = score_window(runtime, 12.0, np.full(SR * 10, 0.1, np.float32))
     assert telemetry.extra["pops_per_min"] == pytest.approx(120.0)
     assert runtime.snapshot().extra["crack_count"] == 20
     apply(runtime, RoastCommand("start"))  # a new roast at stream 12 s: the count restarts
@@ -176,7 +180,7 @@ def test_count_follows_a_simulated_roast() -> None:
     r = 0.998 per 10 s bin, -0.4 % count error, no onset before first crack. Across seeds
     100-119 the median r is 0.79: quiet pops (median SNR under ~6 dB) and pops dulled by a
     low-pass microphone are missed (docs/PERFORMANCE.md)."""
-    from models.simulator import simulate_roast
+    from firstcrack.models.sim.simulator import simulate_roast
 
     audio, truth = simulate_roast(103)
     counter = TransientCounter(SR)
@@ -195,7 +199,7 @@ def test_count_follows_a_simulated_roast() -> None:
 
 
 class SosfiltCounter(TransientCounter):
-    """The counter as it was before agent.core.dsp: each sub-band through
+    """The counter as it was before firstcrack.agent.core.dsp: each sub-band through
     `scipy.signal.sosfilt` with its state carried between blocks (the reference the
     FFT filter bank must count identically to)."""
 
@@ -225,7 +229,7 @@ def test_counts_are_those_of_the_recursive_filter(source: str) -> None:
     onset times, on real popcorn, a simulated roast and synthetic clicks (a few blocks
     of odd sizes too)."""
     if source == "sim103":
-        from models.simulator import simulate_roast
+        from firstcrack.models.sim.simulator import simulate_roast
 
         audio, _ = simulate_roast(103)
     elif source == "clicks":

@@ -1,5 +1,5 @@
 """`firstcrack tune`: inputs it refuses, the .alog label beside a recorder sidecar, and the
-acceptance run on the simulated "unlike" roaster (models/sim_unlike.py)."""
+acceptance run on the simulated "unlike" roaster (models/sim/unlike.py)."""
 
 from __future__ import annotations
 
@@ -9,10 +9,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from agent.cli.entry import main as cli
-from models.datasets import load_recordings
-from models.sim_recordings import write_user_roasts
-from models.sim_unlike import simulate_unlike
+from firstcrack.agent.cli.entry import main as cli
+from firstcrack.models.datasets.layouts import load_recordings
+from firstcrack.models.sim.recordings import write_user_roasts
+from firstcrack.models.sim.unlike import simulate_unlike
 
 
 def test_missing_folder_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -47,7 +47,7 @@ def test_tuning_the_ear_is_refused_with_the_way_forward(
     write_user_roasts(tmp_path, [1, 2, 3], simulate_unlike, 60.0)
     assert cli(["tune", "--recordings", str(tmp_path), "--from", "demo"]) == 2
     err = capsys.readouterr().err
-    assert "fine-tunes an AST" in err and "agent.tools.ear_select" in err
+    assert "fine-tunes an AST" in err and "firstcrack.models.training.ear_select" in err
 
 
 def test_alog_beside_a_sidecar_is_the_label_aligned_on_charge(tmp_path: Path) -> None:
@@ -69,7 +69,7 @@ def test_alog_beside_a_sidecar_is_the_label_aligned_on_charge(tmp_path: Path) ->
 
 
 def test_gate_refuses_more_misses_false_alarms_or_a_worse_onset() -> None:
-    from agent.tools.tune_report import gate
+    from firstcrack.models.tune.report import gate
 
     def row(misses: int, fa: int, median: float | None) -> dict:
         return {"misses": misses, "false_alarms": fa, "median_abs_onset_error_s": median}
@@ -88,8 +88,8 @@ def _refuse(*_: object) -> tuple[bool, list[str]]:
 def test_a_refused_tune_leaves_the_old_model_and_force_replaces_it(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    import agent.tools.tune_report as report
-    from models.classifier import load_classifier
+    import firstcrack.models.tune.report as report
+    from firstcrack.models.inference.classifier import load_classifier
 
     data = tmp_path / "rec"
     write_user_roasts(data, [211, 212, 213], simulate_unlike, 240.0)
@@ -113,7 +113,7 @@ def test_a_refused_tune_leaves_the_old_model_and_force_replaces_it(
 
 
 def test_full_mode_writes_a_loadable_model_without_checkpoints(tmp_path: Path) -> None:
-    from models.classifier import load_classifier
+    from firstcrack.models.inference.classifier import load_classifier
 
     data = tmp_path / "rec"
     write_user_roasts(data, [221, 222, 223], simulate_unlike, 240.0)

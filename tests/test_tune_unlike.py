@@ -7,13 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from agent.cli.entry import main as cli
-from agent.config import AgentConfig
-from agent.tools.tune_report import event_rows, summarise
-from models.classifier import load_classifier
-from models.datasets import Recording
-from models.sim_recordings import write_user_roasts
-from models.sim_unlike import simulate_unlike
+from firstcrack.agent.cli.entry import main as cli
+from firstcrack.agent.config import AgentConfig
+from firstcrack.models.datasets.records import Recording
+from firstcrack.models.inference.classifier import load_classifier
+from firstcrack.models.sim.recordings import write_user_roasts
+from firstcrack.models.sim.unlike import simulate_unlike
+from firstcrack.models.tune.report import event_rows, summarise
 
 DURATION_S = 420.0
 HELD_OUT = (100, 101, 102, 104)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from agent.core.windower import Windower
+from firstcrack.agent.core.windower import Windower
 
 SR = 16000
 

@@ -32,7 +32,7 @@ from websockets.asyncio.server import Server, ServerConnection, broadcast, serve
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
-from agent.artisan.protocol import (
+from firstcrack.agent.artisan.protocol import (
     FCE_EVENT,
     FCS_EVENT,
     MAX_MESSAGE_BYTES,
@@ -42,10 +42,11 @@ from agent.artisan.protocol import (
     answer,
     parse_frame,
 )
-from agent.config import ArtisanConfig
-from agent.core.crack_end import EVENT_TYPE as FIRST_CRACK_END
-from agent.core.messages import FirstCrackEvent, RoastState, Telemetry
-from agent.core.settings import DetectorSettings
+from firstcrack.agent.config import ArtisanConfig
+from firstcrack.agent.core.crack_end import EVENT_TYPE as FIRST_CRACK_END
+from firstcrack.agent.core.messages import FirstCrackEvent, RoastState, Telemetry
+from firstcrack.agent.core.settings import RuntimeSettings
+from firstcrack.models.contracts import UserError
 
 log = logging.getLogger("firstcrack.artisan")
 
@@ -53,7 +54,7 @@ START_TIMEOUT_S = 10.0
 _SHOWN_CHARS = 100
 
 
-class ArtisanError(Exception):
+class ArtisanError(UserError):
     """The bridge cannot serve (e.g. the configured port is taken); the message names it."""
 
 
@@ -186,7 +187,7 @@ class ArtisanBridge:
         with self._lock:
             self._flag = 1 if s.first_crack else 0
 
-    def publish_settings(self, s: DetectorSettings) -> None:
+    def publish_settings(self, s: RuntimeSettings) -> None:
         return None
 
     # ------------------------------------------------------------ serving

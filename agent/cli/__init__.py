@@ -1,5 +1,5 @@
-"""The `firstcrack` command line: `entry` parses, `commands` and `lifecycle` run."""
+"""The `firstcrack` command line: `table` lists the commands, `entry` runs one."""
 
-from agent.cli.entry import main
+from firstcrack.agent.cli.entry import main
 
 __all__ = ["main"]

@@ -1,5 +1,5 @@
-"""`python -m agent.cli`."""
+"""`python -m firstcrack.agent.cli`."""
 
-from agent.cli.entry import main
+from firstcrack.agent.cli.entry import main
 
 raise SystemExit(main())

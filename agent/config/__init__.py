@@ -9,22 +9,22 @@ limits instead of keeping their own copies (agent/mqtt/validation.py).
 
 from __future__ import annotations
 
-from agent.config.bounds import FieldBounds, field_adapter, field_bounds
-from agent.config.detector import (
+from firstcrack.agent.config.bounds import FieldBounds, field_adapter, field_bounds
+from firstcrack.agent.config.detector import (
     RUNTIME_FIELDS,
     DetectorConfig,
     check_setting,
     setting_bounds,
 )
-from agent.config.errors import ConfigError, KeyedValueError, describe
-from agent.config.loading import (
+from firstcrack.agent.config.errors import ConfigError, KeyedValueError, describe
+from firstcrack.agent.config.loading import (
     DEFAULT_CONFIG_PATH,
     ENV_PREFIX,
     load_config,
     redacted,
 )
-from agent.config.model import PUBLISHED_MODEL, AgentConfig
-from agent.config.sections import (
+from firstcrack.agent.config.model import PUBLISHED_MODEL, AgentConfig
+from firstcrack.agent.config.sections import (
     AGENT_ID_RE,
     ArtisanConfig,
     AudioConfig,

@@ -37,13 +37,13 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from agent.config.bounds import FieldBounds, field_adapter, field_bounds
-from agent.config.errors import KeyedValueError
-from agent.config.sections import RecordingConfig, Section
-from agent.core.cadence import CadenceConfig
-from agent.core.settings import RUNTIME_SETTING_NAMES, DetectorSettings
+from firstcrack.agent.config.bounds import FieldBounds, field_adapter, field_bounds
+from firstcrack.agent.config.errors import KeyedValueError
+from firstcrack.agent.config.sections import RecordingConfig, Section
+from firstcrack.agent.core.cadence import CadenceConfig
+from firstcrack.agent.core.settings import RUNTIME_SETTING_NAMES, RuntimeSettings
 
-_DEFAULTS = DetectorSettings()
+_DEFAULTS = RuntimeSettings()
 _CADENCE = CadenceConfig()
 HOP_MIN_S, HOP_MAX_S = 0.5, 60.0
 
@@ -103,8 +103,8 @@ class DetectorConfig(Section):
             hold_s=self.cadence_hold_s,
         )
 
-    def to_settings(self) -> DetectorSettings:
-        return DetectorSettings(
+    def to_settings(self) -> RuntimeSettings:
+        return RuntimeSettings(
             threshold=self.threshold,
             min_positive=self.min_positive,
             confirm_s=self.confirm_s,

@@ -6,8 +6,10 @@ from collections.abc import Sequence
 
 from pydantic import ValidationError
 
+from firstcrack.models.contracts import UserError
 
-class ConfigError(ValueError):
+
+class ConfigError(UserError, ValueError):
     """A configuration problem; the message names the offending key and value.
 
     `keys` holds the dotted key paths the message names (`detector.hop_s`), so a

@@ -17,8 +17,8 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from agent.config.errors import ConfigError, describe
-from agent.config.model import AgentConfig
+from firstcrack.agent.config.errors import ConfigError, describe
+from firstcrack.agent.config.model import AgentConfig
 
 DEFAULT_CONFIG_PATH = Path(__file__).resolve().parents[2] / "config" / "agent.yaml"
 ENV_PREFIX = "FIRSTCRACK_"

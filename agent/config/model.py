@@ -9,9 +9,9 @@ from typing import Any, Literal
 
 from pydantic import Field, PrivateAttr, ValidationError, field_validator, model_validator
 
-from agent.config.detector import DetectorConfig
-from agent.config.errors import ConfigError, describe
-from agent.config.sections import (
+from firstcrack.agent.config.detector import DetectorConfig
+from firstcrack.agent.config.errors import ConfigError, describe
+from firstcrack.agent.config.sections import (
     AGENT_ID_RE,
     ArtisanConfig,
     AudioConfig,
@@ -21,10 +21,9 @@ from agent.config.sections import (
     RoasterConfig,
     Section,
 )
-from agent.core.settings import DetectorSettings
-from models.profile import PROFILE_KEYS, DetectionProfile
-
-PUBLISHED_MODEL = "syamaner/coffee-first-crack-detection"
+from firstcrack.agent.core.settings import RuntimeSettings
+from firstcrack.models.contracts import PUBLISHED_MODEL
+from firstcrack.models.inference.profile import PROFILE_KEYS, DetectionProfile
 
 
 @dataclasses.dataclass(frozen=True)
@@ -84,7 +83,7 @@ class AgentConfig(Section):
                 raise ValueError("roasters: give each roaster its own artisan_port")
         return self
 
-    def to_settings(self) -> DetectorSettings:
+    def to_settings(self) -> RuntimeSettings:
         """The runtime settings at start-up: the detector's, and the recording switch."""
         return dataclasses.replace(self.detector.to_settings(), recording=self.recording.enabled)
 

@@ -55,9 +55,9 @@ from typing import Literal
 
 import numpy as np
 
-from agent.core.gate import EarGate
-from agent.core.transients import TransientCounter
-from agent.core.windower import Window, Windower
+from firstcrack.agent.core.gate import EarGate
+from firstcrack.agent.core.transients import TransientCounter
+from firstcrack.agent.core.windower import Window, Windower
 
 CadenceMode = Literal["fixed", "adaptive"]
 

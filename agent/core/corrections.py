@@ -25,10 +25,11 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from agent.core.detector import Detector
-from agent.core.events import false_alarm_event, user_first_crack_event
-from agent.core.messages import FirstCrackEvent, iso_utc
-from agent.core.roast_view import MarkKind, UserMark
+from firstcrack.agent.core.events import false_alarm_event, user_first_crack_event
+from firstcrack.agent.core.messages import FirstCrackEvent, iso_utc
+from firstcrack.agent.core.payload_schema import RoastClock, Topic
+from firstcrack.agent.core.roast import Roast
+from firstcrack.agent.core.roast_view import MarkKind, UserMark
 
 log = logging.getLogger("firstcrack.corrections")
 
@@ -42,17 +43,17 @@ class Corrections:
         self.marks: list[UserMark] = []
         self._roast_start_s: float | None = None
 
-    def follow(self, detector: Detector) -> None:
-        """Forget the marks when the detector has started another roast."""
-        if detector.roast_start_s != self._roast_start_s:
-            self._roast_start_s = detector.roast_start_s
+    def follow(self, roast: Roast) -> None:
+        """Forget the marks when another roast has started."""
+        if roast.roast_start_s != self._roast_start_s:
+            self._roast_start_s = roast.roast_start_s
             self.marks.clear()
 
     def apply(
         self,
         action: str,
         origin: str,
-        detector: Detector,
+        roast: Roast,
         now_s: float,
         wall: Callable[[float], float],
         model: str,
@@ -61,29 +62,30 @@ class Corrections:
         """Record the mark; the event to publish (a user first crack or a false alarm), if any."""
         if action not in _KINDS:
             raise ValueError(f"not a correction: {action!r}")
-        self.follow(detector)
+        self.follow(roast)
         self.marks.append(UserMark(_KINDS[action], round(now_s, 3), iso_utc(wall(now_s)), origin))
         if action == "first_crack_now":
-            confirmation = detector.confirm_by_user(now_s)
+            confirmation = roast.confirm_by_user(now_s)
             if confirmation is None:
-                log.info("first_crack_now kept as a label (%s)", _why_label_only(detector))
+                log.info("first_crack_now kept as a label (%s)", _why_label_only(roast))
                 return None
             log.info("first crack confirmed by the user at stream %.1f s", now_s)
-            return user_first_crack_event(confirmation, detector, wall, model)
-        if detector.retract() is None or last_event is None:
+            return user_first_crack_event(confirmation, roast, wall, model)
+        if roast.retract() is None or last_event is None:
             log.info("false_alarm kept as a label (no first crack is confirmed)")
             return None
         log.info("first crack %s withdrawn as a false alarm", last_event.event_id)
-        return false_alarm_event(last_event, now_s, detector, wall, origin)
+        return false_alarm_event(last_event, now_s, roast, wall, origin)
 
-    def state_fields(self, wall: Callable[[float], float]) -> dict[str, Callable[[], Any]]:
-        """`state` keys: `user_label` (this roast has a mark) and `user_first_crack_ts`."""
+    provider = "corrections"
 
-        def first_crack_ts() -> str | None:
-            standing = self.user_first_crack_s
-            return None if standing is None else iso_utc(wall(standing))
-
-        return {"user_label": lambda: bool(self.marks), "user_first_crack_ts": first_crack_ts}
+    def payload_values(self, topic: Topic, clock: RoastClock) -> dict[str, Any]:
+        """`state`: `user_label` (this roast has a mark) and `user_first_crack_ts`."""
+        if topic != "state":
+            return {}
+        standing = self.user_first_crack_s
+        return {"user_label": bool(self.marks),
+                "user_first_crack_ts": None if standing is None else iso_utc(clock.wall(standing))}
 
     @property
     def user_first_crack_s(self) -> float | None:
@@ -94,7 +96,7 @@ class Corrections:
         return standing
 
 
-def _why_label_only(detector: Detector) -> str:
-    if detector.confirmation is not None:
+def _why_label_only(roast: Roast) -> str:
+    if roast.confirmation is not None:
         return "first crack was already confirmed"
     return "no roast is running"

@@ -3,7 +3,7 @@
 Artisan marks FCe ("first crack end") and controllers use it to time the rest
 of development. The detector only confirms the start, so this small state
 machine watches the windows that follow it. All times are stream seconds, like
-`agent.core.detector`, so it is testable with plain lists of numbers.
+`firstcrack.agent.core.detector`, so it is testable with plain lists of numbers.
 
 Decisions written down here:
 - A window is *active* when p >= the detector threshold in effect, or, when a
@@ -24,8 +24,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from agent.core.detector import Confirmation
-from agent.core.messages import FirstCrackEvent
+from firstcrack.agent.core.messages import FirstCrackEvent
+from firstcrack.agent.core.roast import Confirmation
 
 DEFAULT_QUIET_S = 30.0
 EVENT_TYPE = "first_crack_end"

@@ -10,29 +10,31 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from agent.core.crack_end import CrackEnd, CrackEndTracker, FirstCrackEndEvent
-from agent.core.detector import Confirmation, Decision, Detector
-from agent.core.messages import (
+from firstcrack.agent.core.crack_end import CrackEnd, CrackEndTracker, FirstCrackEndEvent
+from firstcrack.agent.core.detector import Decision
+from firstcrack.agent.core.messages import (
     FalseAlarmEvent,
     FirstCrackEvent,
     RoastState,
     Telemetry,
     iso_utc,
 )
-from agent.core.settings import DetectorSettings
+from firstcrack.agent.core.payload_schema import RoastClock, Topic
+from firstcrack.agent.core.roast import Confirmation, Roast
+from firstcrack.agent.core.settings import RuntimeSettings
 
 WallClock = Callable[[float], float]  # stream seconds -> epoch seconds
 
 
-def _roast(detector: Detector, stream_s: float) -> float | None:
-    value = detector.roast_s(stream_s)
+def _roast(roast: Roast, stream_s: float) -> float | None:
+    value = roast.roast_s(stream_s)
     return None if value is None else round(value, 3)
 
 
 def _event_fields(
     detected_s: float,
     confirmation: Confirmation,
-    detector: Detector,
+    roast: Roast,
     wall: WallClock,
     probability: float,
     positive_windows: int,
@@ -43,8 +45,8 @@ def _event_fields(
         "event_id": str(uuid.uuid4()),
         "ts": iso_utc(wall(detected_s)),
         "onset_ts": iso_utc(wall(confirmation.onset_s)),
-        "roast_s": _roast(detector, detected_s),
-        "onset_roast_s": _roast(detector, confirmation.onset_s),
+        "roast_s": _roast(roast, detected_s),
+        "onset_roast_s": _roast(roast, confirmation.onset_s),
         "audio_s": round(detected_s, 3),
         "onset_audio_s": round(confirmation.onset_s, 3),
         "probability": round(probability, 5),
@@ -54,33 +56,33 @@ def _event_fields(
 
 
 def first_crack_event(
-    confirmation: Confirmation, detector: Detector, wall: WallClock, model: str
+    confirmation: Confirmation, roast: Roast, wall: WallClock, model: str
 ) -> FirstCrackEvent:
     """The event for a confirmation: dated when it was known, back-dated onset."""
     c = confirmation
     return FirstCrackEvent(
-        **_event_fields(c.detected_s, c, detector, wall, c.probability, c.positive_windows, model)
+        **_event_fields(c.detected_s, c, roast, wall, c.probability, c.positive_windows, model)
     )
 
 
 def user_first_crack_event(
-    confirmation: Confirmation, detector: Detector, wall: WallClock, model: str
+    confirmation: Confirmation, roast: Roast, wall: WallClock, model: str
 ) -> FirstCrackEvent:
     """The first-crack event the user made with `first_crack_now` (source `user`)."""
     c = confirmation
-    fields = _event_fields(c.detected_s, c, detector, wall, c.probability, 0, model)
+    fields = _event_fields(c.detected_s, c, roast, wall, c.probability, 0, model)
     return FirstCrackEvent(**fields, source="user")
 
 
 def false_alarm_event(
-    withdrawn: FirstCrackEvent, now_s: float, detector: Detector, wall: WallClock, origin: str
+    withdrawn: FirstCrackEvent, now_s: float, roast: Roast, wall: WallClock, origin: str
 ) -> FalseAlarmEvent:
     """The `false_alarm` event that withdraws `withdrawn`, said at stream time `now_s`."""
     return FalseAlarmEvent(
         event_id=str(uuid.uuid4()),
         ts=iso_utc(wall(now_s)),
         onset_ts=withdrawn.onset_ts,
-        roast_s=_roast(detector, now_s),
+        roast_s=_roast(roast, now_s),
         onset_roast_s=withdrawn.onset_roast_s,
         audio_s=round(now_s, 3),
         onset_audio_s=withdrawn.onset_audio_s,
@@ -95,7 +97,7 @@ def false_alarm_event(
 def first_crack_end_event(
     ended: CrackEnd,
     confirmation: Confirmation,
-    detector: Detector,
+    roast: Roast,
     wall: WallClock,
     probability: float,
     positive_windows: int,
@@ -103,73 +105,87 @@ def first_crack_end_event(
 ) -> FirstCrackEndEvent:
     """The once-per-roast end event: first-crack fields plus the back-dated end instant."""
     shared = _event_fields(
-        ended.detected_s, confirmation, detector, wall, probability, positive_windows, model
+        ended.detected_s, confirmation, roast, wall, probability, positive_windows, model
     )
     return FirstCrackEndEvent(
         **shared,
         end_ts=iso_utc(wall(ended.end_s)),
-        end_roast_s=_roast(detector, ended.end_s),
+        end_roast_s=_roast(roast, ended.end_s),
         end_audio_s=round(ended.end_s, 3),
         first_crack_s=round(ended.end_s - confirmation.onset_s, 3),
     )
 
 
-def crack_end_info(
-    tracker: CrackEndTracker | None, detector: Detector, wall: WallClock
-) -> tuple[str | None, float | None]:
-    """(first_crack_end_ts, first_crack_end_roast_s) of this roast, or Nones."""
-    ended = None if tracker is None else tracker.result(detector.confirmation)
-    if ended is None:
-        return None, None
-    roast_s = detector.roast_s(ended.end_s)
-    return iso_utc(wall(ended.end_s)), None if roast_s is None else round(roast_s, 1)
+class DevelopmentFields:
+    """The `development` payload keys: DTR in telemetry and state, first crack's end in state."""
+
+    provider = "development"
+
+    def __init__(self, roast: Roast, tracker: CrackEndTracker | None) -> None:
+        self._roast = roast
+        self._tracker = tracker
+
+    def payload_values(self, topic: Topic, clock: RoastClock) -> dict[str, Any]:
+        ratio = development_ratio(self._roast, clock.now_s)
+        if topic == "telemetry":
+            return {"development_ratio": ratio}
+        ended = None if self._tracker is None else self._tracker.result(
+            self._roast.confirmation)
+        roast_s = None if ended is None else self._roast.roast_s(ended.end_s)
+        return {
+            "development_ratio": ratio,
+            "first_crack_end_ts": None if ended is None else iso_utc(clock.wall(ended.end_s)),
+            "first_crack_end_roast_s": None if roast_s is None else round(roast_s, 1),
+        }
 
 
-def development_ratio(detector: Detector, now_s: float) -> float | None:
+def development_ratio(roast: Roast, now_s: float) -> float | None:
     """DTR = development_s / roast_s (Artisan's (DROP - FCs) / DROP, both from CHARGE).
 
     Live, the current stream time stands in for DROP; frozen at drop like
     `development_s`. None before first crack or without a roast clock.
     """
-    development, roast_s = detector.development_s(now_s), detector.roast_s(now_s)
+    development, roast_s = roast.development_s(now_s), roast.roast_s(now_s)
     if development is None or not roast_s:
         return None
     return round(development / roast_s, 4)
 
 
 def roast_state(
-    detector: Detector,
+    roast: Roast,
     now_s: float,
     wall: WallClock,
-    settings: DetectorSettings,
+    settings: RuntimeSettings,
     extra: dict[str, Any],
+    dropped_windows: int = 0,
 ) -> RoastState:
     """The retained `state` payload at stream time `now_s`."""
-    confirmation = detector.confirmation
-    development = detector.development_s(now_s)
-    roast_s = detector.roast_s(now_s)
+    confirmation = roast.confirmation
+    development = roast.development_s(now_s)
+    roast_s = roast.roast_s(now_s)
 
     def wall_iso(stream_s: float | None) -> str | None:
         return None if stream_s is None else iso_utc(wall(stream_s))
 
     return RoastState(
-        phase=detector.phase.value,
+        phase=roast.phase.value,
         first_crack=confirmation is not None,
         first_crack_ts=wall_iso(None if confirmation is None else confirmation.onset_s),
-        roast_started_ts=wall_iso(detector.roast_start_s),
+        roast_started_ts=wall_iso(roast.roast_start_s),
         development_s=None if development is None else round(development, 1),
         roast_s=None if roast_s is None else round(roast_s, 1),
+        dropped_windows=dropped_windows,
         settings=settings.runtime_values(),
         extra=extra,
     )
 
 
 def telemetry(
-    detector: Detector,
+    roast: Roast,
     end_s: float,
     wall: WallClock,
     decision: Decision,
-    settings: DetectorSettings,
+    settings: RuntimeSettings,
     extra: dict[str, Any],
     *,
     level: float,
@@ -177,7 +193,7 @@ def telemetry(
     dropped_windows: int,
 ) -> Telemetry:
     """The `telemetry` payload of the window ending at stream time `end_s`."""
-    roast_s = detector.roast_s(end_s)
+    roast_s = roast.roast_s(end_s)
     return Telemetry(
         ts=iso_utc(wall(end_s)),
         roast_s=None if roast_s is None else round(roast_s, 3),
@@ -186,7 +202,7 @@ def telemetry(
         threshold=settings.threshold,
         dbfs=round(level, 2),
         inference_ms=round(inference_ms, 2),
-        phase=detector.phase.value,
+        phase=roast.phase.value,
         silent=decision.silent,
         positive_windows=decision.positive_windows,
         dropped_windows=dropped_windows,

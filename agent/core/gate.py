@@ -27,20 +27,14 @@ from typing import Protocol
 
 import numpy as np
 
-from agent.core.windower import Windower
+from firstcrack.agent.core.windower import Windower
+from firstcrack.models.contracts import SAMPLE_RATE, Scorer
 
 MAX_IDLE_CHECK_S = 60.0
 WAKE_WINDOWS = 2
 WAKE_SPAN_S = 10.0
 """The ear wakes the AST when WAKE_WINDOWS of its windows within WAKE_SPAN_S are positive:
-one stray click does not, a run of pops does. On the ear's select roasts a single positive
-woke the AST about 5 times an hour of audio without first crack, two in 10 s about 3 times."""
-
-
-class EarScorer(Protocol):
-    name: str
-
-    def predict(self, windows: np.ndarray, streams: list[str] | None = None) -> np.ndarray: ...
+one stray click does not, a run of pops does (docs/PERFORMANCE.md, "The ear gate")."""
 
 
 class WakeTarget(Protocol):
@@ -50,8 +44,8 @@ class WakeTarget(Protocol):
 class EarGate:
     """Scores the ear's windows as audio arrives and wakes the cadence (module docstring)."""
 
-    def __init__(self, ear: EarScorer, ear_window_s: float, ear_hop_s: float,
-                 wake_threshold: float, idle_check_s: float, sample_rate: int = 16000,
+    def __init__(self, ear: Scorer, ear_window_s: float, ear_hop_s: float,
+                 wake_threshold: float, idle_check_s: float, sample_rate: int = SAMPLE_RATE,
                  stream: str = "", wake_windows: int = WAKE_WINDOWS,
                  wake_span_s: float = WAKE_SPAN_S) -> None:
         if not 0 < idle_check_s <= MAX_IDLE_CHECK_S:

@@ -1,7 +1,7 @@
 """Outgoing payloads: one dataclass each, with `to_payload()`.
 
-Field names are a contract (README, "MQTT"); `tests/test_runtime.py`
-holds them in place. Timestamps are wall-clock UTC ISO 8601 strings; roast
+Field names are a contract, declared with every other payload key in
+agent/core/payload_schema.py. Timestamps are wall-clock UTC ISO 8601 strings; roast
 times are seconds since the roast clock started.
 """
 
@@ -115,7 +115,9 @@ class RoastState:
     phase: `idle` | `armed` | `first_crack`.
     first_crack_ts / roast_started_ts: ISO 8601 UTC, or null.
     development_s: seconds since first crack (null before it); frozen at drop.
+    dropped_windows: windows skipped so far because inference fell behind.
     settings: the runtime settings in effect, merged into the top level.
+    extra: the other providers' declared keys (agent/core/payload_schema.py).
     """
 
     phase: str
@@ -125,6 +127,7 @@ class RoastState:
     development_s: float | None
     roast_s: float | None
     settings: dict[str, Any]
+    dropped_windows: int = 0
     extra: dict[str, Any] = field(default_factory=dict)
 
     def to_payload(self) -> dict[str, Any]:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from agent.core.settings import DetectorSettings
+from firstcrack.agent.core.settings import RuntimeSettings
 
 MarkKind = Literal["first_crack", "false_alarm"]
 
@@ -49,7 +49,7 @@ class RoastView:
     roast_start_s: float | None
     roast_end_s: float | None
     marks: tuple[UserMark, ...]
-    settings: DetectorSettings
+    settings: RuntimeSettings
     anchor: tuple[float, float]
 
     def wall(self, stream_s: float) -> float:

@@ -6,7 +6,7 @@ evaluation measures the code that runs live.
 One owner: the thread that scores windows is the only one that changes the
 roast state or talks to the sinks. Commands from any transport (MQTT `/set`,
 `roast/set`, a controller's CHARGE/DROP, Artisan, persisted settings) are
-submitted to `runtime.commands` (agent/core/commands.py) and applied by that
+submitted to `runtime.commands` (agent/core/command_queue.py) and applied by that
 thread before the next window, or when the worker wakes with no window. So
 every state snapshot reaches the sinks in the order it was taken. Other
 threads may only read (`current_settings`, `snapshot`) under the lock.
@@ -24,38 +24,47 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol
 
 import numpy as np
 
-from agent.core.commands import CORRECTIONS, Command, CommandQueue, RoastCommand, apply_command
-from agent.core.corrections import Corrections
-from agent.core.crack_end import CrackEndTracker, FirstCrackEndEvent
-from agent.core.detector import Decision, Detector, Phase
-from agent.core.events import (
-    crack_end_info,
-    development_ratio,
+from firstcrack.agent.core.command_queue import (
+    CORRECTIONS,
+    Command,
+    CommandQueue,
+    RoastCommand,
+    apply_command,
+)
+from firstcrack.agent.core.corrections import Corrections
+from firstcrack.agent.core.crack_end import CrackEndTracker, FirstCrackEndEvent
+from firstcrack.agent.core.detector import Decision, Detector
+from firstcrack.agent.core.events import (
+    DevelopmentFields,
     first_crack_end_event,
     first_crack_event,
     roast_state,
     telemetry,
 )
-from agent.core.messages import FirstCrackEvent, RoastState, Telemetry
-from agent.core.roast_view import RoastView
-from agent.core.scoring import dbfs
-from agent.core.settings import DetectorSettings
-from agent.core.sinks import Sink
+from firstcrack.agent.core.messages import FirstCrackEvent, RoastState, Telemetry
+from firstcrack.agent.core.payload_schema import (
+    PROVIDERS,
+    PayloadProvider,
+    RoastClock,
+    Topic,
+    check_provided,
+    fields,
+)
+from firstcrack.agent.core.roast import Phase, Roast
+from firstcrack.agent.core.roast_view import RoastView
+from firstcrack.agent.core.scoring import dbfs
+from firstcrack.agent.core.settings import RuntimeSettings
+from firstcrack.agent.core.sinks import Sink
+from firstcrack.models.contracts import Scorer
 
 log = logging.getLogger("firstcrack.runtime")
 
 STATE_REFRESH_S = 10.0  # stream s; state re-published this often in first crack (development_s)
-
-
-class Scorer(Protocol):
-    name: str
-
-    def predict(self, windows: np.ndarray, streams: list[str] | None = None) -> np.ndarray: ...
 
 
 class SettingsPersistence(Protocol):
@@ -68,17 +77,20 @@ class Runtime:
     def __init__(
         self,
         scorer: Scorer,
-        settings: DetectorSettings,
+        settings: RuntimeSettings,
         sinks: Sequence[Sink] = (),
         window_s: float = 10.0,
         auto_arm: bool = True,
         persistence: SettingsPersistence | None = None,
         clock: Callable[[], float] = time.time,
+        crack_end: CrackEndTracker | None = None,
     ) -> None:
+        """`crack_end` turns first-crack END detection on (agent/core/crack_end.py)."""
         self.scorer = scorer
         self.sinks = list(sinks)
         self._settings = settings
         self._detector = Detector(window_s=window_s, auto_arm=auto_arm)
+        self._roast = self._detector.roast
         self._persistence = persistence
         self._clock = clock
         self._lock = threading.RLock()  # guards reads from other threads, not ordering
@@ -87,23 +99,33 @@ class Runtime:
         self._stream_s = 0.0
         self._last_state_s = 0.0
         self.dropped_windows = 0
-        self.state_extras: dict[str, Callable[[], Any]] = {}
-        # Health counters (e.g. the source's overruns): in every state, and a change
-        # re-publishes the state at most every STATE_REFRESH_S stream seconds.
-        self.health_extras: dict[str, Callable[[], Any]] = {}
-        self._last_health: dict[str, Any] = {}
-        self.telemetry_extras: dict[str, Callable[[], Any]] = {}
         self.event: FirstCrackEvent | None = None
         self.corrections = Corrections()  # the user's marks for this roast
-        # Opt-in first-crack END detection (agent/core/crack_end.py); the Agent turns it on.
-        self.crack_end: CrackEndTracker | None = None
-        ratio = lambda: development_ratio(self._detector, self._stream_s)  # noqa: E731
-        ended = lambda: crack_end_info(self.crack_end, self._detector, self._wall)  # noqa: E731
-        self.telemetry_extras["development_ratio"] = ratio
-        self.state_extras["development_ratio"] = ratio
-        self.state_extras["first_crack_end_ts"] = lambda: ended()[0]
-        self.state_extras["first_crack_end_roast_s"] = lambda: ended()[1]
-        self.state_extras.update(self.corrections.state_fields(self._wall))
+        self.crack_end = crack_end
+        # Components that add declared keys to telemetry and state (payload_schema.py).
+        self._providers: list[PayloadProvider] = []
+        self._health_keys = frozenset(f.key for f in fields("state") if f.health)
+        self._last_health: dict[str, Any] = {}
+        self.add_provider(DevelopmentFields(self._roast, crack_end))
+        self.add_provider(self.corrections)
+
+    def add_provider(self, provider: PayloadProvider) -> None:
+        """Add a component's declared keys to every telemetry and state from now on."""
+        if provider.provider not in PROVIDERS:
+            raise ValueError(f"{provider.provider!r} is not a declared payload provider")
+        if any(p.provider == provider.provider for p in self._providers):
+            raise ValueError(f"{provider.provider!r} already provides its keys")
+        self._providers.append(provider)
+
+    def _provided(self, topic: Topic) -> dict[str, Any]:
+        """Every provider's values for `topic`, each checked against its declaration."""
+        clock = RoastClock(self._roast.roast_start_s, self._stream_s, self._wall)
+        out: dict[str, Any] = {}
+        for provider in self._providers:
+            values: Mapping[str, Any] = provider.payload_values(topic, clock)
+            check_provided(provider.provider, topic, values)
+            out.update(values)
+        return out
 
     # -- time ------------------------------------------------------------
     def _wall(self, stream_s: float) -> float:
@@ -116,14 +138,6 @@ class Runtime:
             self._stream_s = max(self._stream_s, stream_s)
 
     # -- windows ---------------------------------------------------------
-    def process(self, end_s: float, samples: np.ndarray, dropped: int = 0) -> Telemetry:
-        """Score the window ending at stream time `end_s` and publish the results."""
-        level, silent = self.gate(samples)
-        started = time.perf_counter()
-        probability = 0.0 if silent else float(self.scorer.predict(samples[None, :])[0])
-        inference_ms = (time.perf_counter() - started) * 1000.0
-        return self.process_scored(end_s, probability, level, inference_ms, silent, dropped)
-
     def gate(self, samples: np.ndarray) -> tuple[float, bool]:
         """(level in dBFS, silent): silent windows skip the classifier and score 0."""
         level = dbfs(samples)
@@ -153,7 +167,7 @@ class Runtime:
             self._stream_s = max(self._stream_s, now_s)
             self.dropped_windows += dropped
             settings = self._settings
-            phase_before = self._detector.phase
+            phase_before = self._roast.phase
             decision = self._detector.update(end_s, probability, silent, settings, now_s=now_s)
             telemetry = self._telemetry(end_s, decision, level, inference_ms, settings)
             event = self._event(decision) if decision.confirmation else None
@@ -161,9 +175,9 @@ class Runtime:
             publish_state = (
                 event is not None
                 or end_event is not None
-                or self._detector.phase is not phase_before
+                or self._roast.phase is not phase_before
             )
-            developing = self._detector.phase is Phase.FIRST_CRACK
+            developing = self._roast.phase is Phase.FIRST_CRACK
             due = end_s - self._last_state_s >= STATE_REFRESH_S
             if due and (developing or self._health_locked() != self._last_health):
                 publish_state = True
@@ -186,17 +200,17 @@ class Runtime:
         decision: Decision,
         level: float,
         inference_ms: float,
-        settings: DetectorSettings,
+        settings: RuntimeSettings,
     ) -> Telemetry:
-        extra = {key: fn() for key, fn in self.telemetry_extras.items()}
-        return telemetry(self._detector, end_s, self._wall, decision, settings, extra,
+        extra = self._provided("telemetry")
+        return telemetry(self._roast, end_s, self._wall, decision, settings, extra,
                          level=level, inference_ms=inference_ms,
                          dropped_windows=self.dropped_windows)
 
     def _event(self, decision: Decision) -> FirstCrackEvent:
         confirmation = decision.confirmation
         assert confirmation is not None
-        self.event = first_crack_event(confirmation, self._detector, self._wall, self.scorer.name)
+        self.event = first_crack_event(confirmation, self._roast, self._wall, self.scorer.name)
         log.info(
             "first crack confirmed at roast %.1f s (onset %.1f s, p=%.2f)",
             self.event.roast_s or 0.0,
@@ -207,10 +221,10 @@ class Runtime:
 
     # -- first-crack end and development ratio ---------------------------
     def _crack_end_locked(
-        self, end_s: float, decision: Decision, settings: DetectorSettings, telemetry: Telemetry
+        self, end_s: float, decision: Decision, settings: RuntimeSettings, telemetry: Telemetry
     ) -> FirstCrackEndEvent | None:
         """Feed the end tracker; the `first_crack_end` event on the window that decides it."""
-        tracker, det = self.crack_end, self._detector
+        tracker, det = self.crack_end, self._roast
         if tracker is None:
             return None
         pops = telemetry.extra.get("pops_per_min")
@@ -242,13 +256,13 @@ class Runtime:
         first-crack end (Artisan's FCe) is timed as finely as the onset.
         """
         with self._lock:
-            confirmation = self._detector.confirmation
+            confirmation = self._roast.confirmation
             if confirmation is None:
                 return False
             return self.crack_end is None or self.crack_end.result(confirmation) is not None
 
     # -- state and commands (the MQTT CommandHandler) --------------------
-    def current_settings(self) -> DetectorSettings:
+    def current_settings(self) -> RuntimeSettings:
         with self._lock:
             return self._settings
 
@@ -259,25 +273,25 @@ class Runtime:
             return self._snapshot_locked()
 
     def _snapshot_locked(self) -> RoastState:
-        extra = (
-            {"dropped_windows": self.dropped_windows}
-            | {key: fn() for key, fn in self.state_extras.items()}
-            | self._health_locked(remember=True)
-        )
-        return roast_state(self._detector, self._stream_s, self._wall, self._settings, extra)
+        extra = self._provided("state")
+        self._last_health = self._health_of(extra)
+        return roast_state(self._roast, self._stream_s, self._wall, self._settings, extra,
+                           dropped_windows=self.dropped_windows)
 
     def roast_view(self) -> RoastView:
         """The current roast for sinks that need more than the messages (the recorder)."""
         with self._lock:
-            det = self._detector  # the marks follow the roast in _apply, where roasts change
+            det = self._roast  # the marks follow the roast in _apply, where roasts change
             return RoastView(self._stream_s, det.roast_start_s, det.roast_end_s,
                              tuple(self.corrections.marks), self._settings, self._anchor)
 
-    def _health_locked(self, remember: bool = False) -> dict[str, Any]:
-        health = {key: fn() for key, fn in self.health_extras.items()}
-        if remember:
-            self._last_health = health
-        return health
+    def _health_of(self, values: Mapping[str, Any]) -> dict[str, Any]:
+        return {key: value for key, value in values.items() if key in self._health_keys}
+
+    def _health_locked(self) -> dict[str, Any]:
+        """The health counters now (a change re-publishes the state, at most every
+        STATE_REFRESH_S stream seconds)."""
+        return self._health_of(self._provided("state")) if self._health_keys else {}
 
     def submit(self, command: Command) -> None:
         """The front door for commands, from any thread; applied by the scoring thread."""
@@ -302,14 +316,14 @@ class Runtime:
         event = None
         with self._lock:
             before = self._settings
-            self._settings = apply_command(self._detector, before, command, self._stream_s)
+            self._settings = apply_command(self._roast, before, command, self._stream_s)
             if isinstance(command, RoastCommand) and command.action in CORRECTIONS:
                 event = self.corrections.apply(
-                    command.action, command.origin, self._detector, self._stream_s,
+                    command.action, command.origin, self._roast, self._stream_s,
                     self._wall, self.scorer.name, self.event,
                 )
-            self.corrections.follow(self._detector)
-            if isinstance(command, RoastCommand) and self._detector.confirmation is None:
+            self.corrections.follow(self._roast)
+            if isinstance(command, RoastCommand) and self._roast.confirmation is None:
                 self.event = None
             if event is not None and event.event_type == "first_crack":
                 self.event = event
@@ -327,3 +341,8 @@ class Runtime:
     @property
     def detector(self) -> Detector:
         return self._detector
+
+    @property
+    def roast(self) -> Roast:
+        """The roast lifecycle (read it under no lock only from the scoring thread)."""
+        return self._roast

@@ -15,11 +15,13 @@ from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
+from firstcrack.models.contracts import Scorer
+
 if TYPE_CHECKING:
-    from agent.core.cadence import CadenceDriver
-    from agent.core.messages import Telemetry
-    from agent.core.runtime import Runtime
-    from agent.core.windower import Window
+    from firstcrack.agent.core.cadence import CadenceDriver
+    from firstcrack.agent.core.messages import Telemetry
+    from firstcrack.agent.core.runtime import Runtime
+    from firstcrack.agent.core.windower import Window
 
 log = logging.getLogger("firstcrack.inference")
 
@@ -39,12 +41,6 @@ def dbfs(samples: np.ndarray) -> float:
     return amplitude_dbfs(rms)
 
 
-class BatchScorer(Protocol):
-    name: str
-
-    def predict(self, windows: np.ndarray, streams: list[str] | None = None) -> np.ndarray: ...
-
-
 class Lane(Protocol):
     """One roaster's chain as the scoring step sees it (a `LiveLoop` or an offline `Chain`)."""
 
@@ -56,7 +52,7 @@ class Lane(Protocol):
 
 
 def _predict(
-    scorer: BatchScorer, lanes: Sequence[Lane], windows: Sequence[Window]
+    scorer: Scorer, lanes: Sequence[Lane], windows: Sequence[Window]
 ) -> tuple[np.ndarray, list[tuple[float, bool]], float, int]:
     """(p per window, (dBFS, silent) per window, ms for the batch, batch size); silent -> 0."""
     gates = [lane.runtime.gate(w.samples) for lane, w in zip(lanes, windows, strict=True)]
@@ -72,7 +68,7 @@ def _predict(
     return probs, gates, elapsed_ms, len(loud)
 
 
-def score_due(due: Sequence[tuple[Lane, Window, int]], scorer: BatchScorer) -> list[int]:
+def score_due(due: Sequence[tuple[Lane, Window, int]], scorer: Scorer) -> list[int]:
     """Score each lane's due window, with its cadence lookback, and run the detectors.
 
     One batch holds every lane's due window. A window that wakes its lane's

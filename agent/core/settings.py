@@ -1,4 +1,7 @@
-"""Runtime detector settings: the values `/set` topics may change while running.
+"""The runtime settings: what the scoring thread reads once per window.
+
+The detector's parameters (README, "Detector") and the recording switch. Those named
+in `RUNTIME_SETTING_NAMES` are the ones `/set` topics may change while running.
 
 One frozen dataclass, swapped atomically: the MQTT thread builds a new instance
 with `dataclasses.replace` and the inference thread reads the current one once
@@ -24,14 +27,14 @@ RUNTIME_SETTING_NAMES: tuple[str, ...] = (
 
 
 @dataclass(frozen=True)
-class DetectorSettings:
-    """Detector parameters (README, "Detector").
+class RuntimeSettings:
+    """The detector's parameters and the recording switch.
 
     threshold: a window is positive when p(first_crack) >= threshold (0..1).
     min_positive: evidence needed to confirm first crack, in positive windows.
     confirm_s: seconds; under `k_of_n` the look-back span that must hold
         `min_positive` positives, under `evidence` the half-life of the
-        accumulated evidence (agent/core/detector.py).
+        accumulated evidence (agent/core/confirmation.py).
     hop_s: seconds between window ends (inference cadence when fixed).
     armed: whether positives may confirm first crack at all.
     min_roast_s: positives before this roast time (seconds) are ignored.

@@ -10,8 +10,8 @@ import sys
 import threading
 from typing import Any, Protocol, TextIO
 
-from agent.core.messages import FirstCrackEvent, RoastState, Telemetry, to_json
-from agent.core.settings import DetectorSettings
+from firstcrack.agent.core.messages import FirstCrackEvent, RoastState, Telemetry, to_json
+from firstcrack.agent.core.settings import RuntimeSettings
 
 
 class Sink(Protocol):
@@ -19,7 +19,7 @@ class Sink(Protocol):
     def telemetry(self, t: Telemetry) -> None: ...
     def event(self, e: FirstCrackEvent) -> None: ...
     def state(self, s: RoastState) -> None: ...
-    def publish_settings(self, s: DetectorSettings) -> None: ...
+    def publish_settings(self, s: RuntimeSettings) -> None: ...
     def close(self, timeout: float = 5.0) -> None: ...
 
 
@@ -59,7 +59,7 @@ class JsonLinesSink:
     def state(self, s: RoastState) -> None:
         self._write("state", s.to_payload())
 
-    def publish_settings(self, s: DetectorSettings) -> None:
+    def publish_settings(self, s: RuntimeSettings) -> None:
         self._write("settings", s.runtime_values())
 
     def close(self, timeout: float = 5.0) -> None:
@@ -87,7 +87,7 @@ class ListSink:
     def state(self, s: RoastState) -> None:
         self.states.append(s)
 
-    def publish_settings(self, s: DetectorSettings) -> None:
+    def publish_settings(self, s: RuntimeSettings) -> None:
         return None
 
     def close(self, timeout: float = 5.0) -> None:

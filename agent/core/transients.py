@@ -1,60 +1,35 @@
 """A cheap per-block pop counter: onsets of short broadband transients above the roaster noise.
 
-Why: the AST needs ~1 s of CPU per window, but a crack is a short broadband
-transient that a few multiply-adds per sample can notice. The counter runs in
-the capture thread on every audio block and gives two product figures and one
-cadence signal:
+It runs in the capture thread on every audio block and gives two payload figures and
+one cadence signal:
 
-- `pops_per_min`: onsets in the last `rate_window_s` seconds of stream time,
-  scaled to a minute (telemetry, and the adaptive cadence's early warning);
-- `crack_count`: onsets since the roast started (state; it resets when the
-  roast clock restarts, i.e. on `roast/set start` or `reset`).
+- `pops_per_min`: onsets in the last `rate_window_s` seconds of stream time, scaled to
+  a minute (telemetry, and the adaptive cadence's early warning);
+- `crack_count`: onsets since the roast started (state; it resets when the roast clock
+  restarts, i.e. on `roast/set start` or `reset`).
 
-What one onset is, the same on real and simulated audio: a 2 ms frame in
-which the sound jumps up across a whole band group at once. The main group
-is `n_high_bands` log-spaced sub-bands from `split_hz` to `high_hz`
-(2-7.6 kHz): averaged over them, the frame is at least `k_db` over each
-sub-band's background level *and* at least `rise_db` over the loudest frame
-of the previous `rise_window_ms`. The low group, `n_low_bands` sub-bands from
-`low_hz` to `split_hz` (0.5-2 kHz), counts too, but only with the much
-stricter `low_k_db` and `low_rise_db`. Onsets closer than `refractory_ms`
-count once: one bean pop counts once (its hull crack and the louder burst
-tens of ms later are one pop), two pops at least `refractory_ms` apart count
-twice, and a ringing decay, a slow level change or a narrow tone never
-counts. Distractors that are themselves short broadband transients (a clank,
-a drum tick, a knock) do count; the AST, not this counter, tells them apart.
+What one onset is, the same on real and simulated audio: a 2 ms frame in which the
+sound jumps up across a whole band group at once. The main group is `n_high_bands`
+log-spaced sub-bands from `split_hz` to `high_hz`: averaged over them, the frame is at
+least `k_db` over each sub-band's background level *and* at least `rise_db` over the
+loudest frame of the previous `rise_window_ms`. The low group, `n_low_bands` sub-bands
+from `low_hz` to `split_hz`, counts too, but only with the stricter `low_k_db` and
+`low_rise_db`. Onsets closer than `refractory_ms` count once. A ringing decay, a slow
+level change or a narrow tone never counts; other short broadband transients (a clank,
+a knock) do, and the AST, not this counter, tells them apart.
 
-Why the main band starts at 2 kHz: in real roaster recordings the fan and
-motor fill everything below ~1.7 kHz and bury the pops there, while above
-2 kHz each pop is a vertical broadband line well over the fan's hiss
-(docs/PERFORMANCE.md, "Pops per minute"). Averaging over sub-bands rejects
-the narrow chirps and tonal blips of fan turbulence, which lift one sub-band
-only. Requiring a *rise* over the last few tens of ms, not only a level over
-background, counts a new pop on top of the ringing tail of the previous one
-and not the tail itself. The strict low group catches pops that carry little
-energy above 2 kHz on quiet roasters (or behind a dull microphone) without
-letting fan fluctuations through.
+Background: per sub-band, the median level of the last `background_s` of frames,
+recomputed every `background_hop_ms` on a fixed grid of stream time, so the result does
+not depend on how the stream is cut into blocks. Nothing is counted before `warmup_s`
+of stream time, and never before a full `background_s` of frames has set the background.
 
-Background: per sub-band, the median level of the last `background_s` of
-frames, recomputed every `background_hop_ms` on a fixed grid of stream time,
-so the result does not depend on how the stream is cut into blocks. The
-median ignores the pops themselves and follows slow changes (fan or heat
-steps). Warm-up: nothing is counted before `warmup_s` of stream time, and
-never before a full `background_s` of frames has set the background.
+Filters: each sub-band is an order-2 Butterworth band-pass, run as its impulse response
+(cut where it has decayed under 1e-12 of its peak) convolved by FFT, all sub-bands off
+one forward FFT per block (`agent.core.dsp.FirBank`). Its output equals
+`scipy.signal.sosfilt`'s to ~1e-12 of the signal scale, without importing scipy.
 
-Filters: each sub-band is an order-2 Butterworth band-pass, run as its
-impulse response cut where it has decayed under 1e-12 of its peak (at most
-~800 taps at 16 kHz) and convolved by FFT, all sub-bands off one forward FFT
-per block (`agent.core.dsp.FirBank`). Why not the recursive filter
-(`scipy.signal.sosfilt`): importing scipy.signal costs ~75 MB of resident
-memory, and a recursion in numpy needs a per-sample Python loop. The output
-equals sosfilt's to ~1e-12 of the signal scale, so the counts do not change.
-
-Cost: a forward FFT and one inverse FFT per sub-band per block, a reshape, a
-median over `background_s` of frames every `background_hop_ms`, a sliding
-maximum over `rise_window_ms`; no per-sample Python, and Python loops only
-over the background grid points and the frames already over threshold
-(~0.5 % of one core at 0.1 s blocks).
+Why these bands and thresholds, and what the counter costs and scores on real and
+simulated audio: docs/PERFORMANCE.md, "Pops per minute and crack count".
 """
 
 from __future__ import annotations
@@ -62,12 +37,14 @@ from __future__ import annotations
 import bisect
 import threading
 from collections import deque
-from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
-from agent.core.dsp import FirBank, butter_bandpass, impulse_response
+from firstcrack.agent.core.dsp import FirBank, butter_bandpass, impulse_response
+from firstcrack.agent.core.payload_schema import RoastClock, Topic
+from firstcrack.models.contracts import SAMPLE_RATE
 
 
 class TransientConfigError(ValueError):
@@ -150,9 +127,16 @@ class TransientCounter:
     (`pops_per_min`, `count_since`, `onset_times`) may be called from others.
     Stream time is samples pushed / sample_rate, the same clock as the windower.
     Onset times are the start of the frame that crossed, in stream seconds.
+
+    As a payload provider it publishes `pops_per_min` in telemetry and `crack_count`
+    (onsets since the roast started) in state: the count follows the roast clock, so
+    `roast/set start` and `reset` restart it; with no roast running it is None.
     """
 
-    def __init__(self, sample_rate: int = 16000, config: TransientConfig | None = None) -> None:
+    provider = "transients"
+
+    def __init__(self, sample_rate: int = SAMPLE_RATE,
+                 config: TransientConfig | None = None) -> None:
         self.config = config or TransientConfig()
         self.config.validate(sample_rate)
         cfg = self.config
@@ -274,20 +258,8 @@ class TransientCounter:
                 return len(self._onsets)
             return len(self._onsets) - bisect.bisect_left(self._onsets, start_s)
 
-
-def attach(runtime: object, counter: TransientCounter) -> None:
-    """Publish `pops_per_min` in telemetry and `crack_count` (since roast start) in state.
-
-    `runtime` is an `agent.core.runtime.Runtime`; the count follows its roast clock,
-    so `roast/set start` and `reset` restart it without any extra hook. With no
-    roast running (not armed, never started) the count is None.
-    """
-    detector = runtime.detector  # type: ignore[attr-defined]
-
-    def crack_count() -> int | None:
-        start = detector.roast_start_s
-        return None if start is None else counter.count_since(start)
-
-    pops: Callable[[], float] = lambda: round(counter.pops_per_min(), 1)  # noqa: E731
-    runtime.telemetry_extras["pops_per_min"] = pops  # type: ignore[attr-defined]
-    runtime.state_extras["crack_count"] = crack_count  # type: ignore[attr-defined]
+    def payload_values(self, topic: Topic, clock: RoastClock) -> dict[str, Any]:
+        if topic == "telemetry":
+            return {"pops_per_min": round(self.pops_per_min(), 1)}
+        start = clock.roast_start_s
+        return {"crack_count": None if start is None else self.count_since(start)}

@@ -15,13 +15,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from agent.config import AgentConfig, check_setting
-from agent.core.commands import RestoreSettings, RoastCommand
-from agent.core.settings import RUNTIME_SETTING_NAMES
-from agent.core.sinks import Sink
-from agent.live.chain import build_chain
-from agent.live.loop import LiveLoop
-from agent.mqtt.controller import ControllerLifecycle
+from firstcrack.agent.config import AgentConfig, check_setting
+from firstcrack.agent.core.command_queue import RestoreSettings, RoastCommand
+from firstcrack.agent.core.payload_schema import RoastClock, Topic
+from firstcrack.agent.core.settings import RUNTIME_SETTING_NAMES
+from firstcrack.agent.core.sinks import Sink
+from firstcrack.agent.live.chain import build_chain
+from firstcrack.agent.live.loop import LiveLoop
+from firstcrack.agent.mqtt.controller import ControllerLifecycle
 
 log = logging.getLogger("firstcrack.app")
 
@@ -64,8 +65,39 @@ def restored_settings(config: AgentConfig, store: Any | None) -> RestoreSettings
     return RestoreSettings(kept)
 
 
+def ordered_sinks(
+    artisan: Sink | None, mqtt: Sink | None, outputs: Sequence[Sink], recorder: Sink | None
+) -> list[Sink]:
+    """The order in which every announcement reaches the sinks, and why.
+
+    1. Artisan: its FCs push must not wait behind the MQTT outbox's disk write.
+    2. MQTT: an event is in the durable outbox before anything else reports it, so an
+       event a user sees as a JSON line is already safe from a broker outage.
+    3. The caller's outputs (JSON lines on stdout), in the caller's order.
+    4. The recorder: it writes files, and records what was announced.
+    """
+    return [s for s in (artisan, mqtt) if s is not None] + list(outputs) + (
+        [recorder] if recorder is not None else [])
+
+
+class SourceHealth:
+    """The audio source's counters in `state` (the `source` payload provider)."""
+
+    provider = "source"
+
+    def __init__(self, stats: Callable[[], Any]) -> None:
+        self._stats = stats
+
+    def payload_values(self, topic: Topic, clock: RoastClock) -> dict[str, Any]:
+        if topic != "state":
+            return {}
+        stats = self._stats()
+        return {f"source_{key}": getattr(stats, key)
+                for key in ("overruns", "dropped_blocks", "reopens")}
+
+
 class Agent:
-    """One roaster: a source, a runtime and its sinks."""
+    """One roaster: a source, a runtime and its sinks, assembled here and nowhere else."""
 
     def __init__(
         self,
@@ -73,67 +105,64 @@ class Agent:
         mqtt: bool = True,
         cond: threading.Condition | None = None,
     ) -> None:
-        from agent.live.persist import SettingsStore
+        from firstcrack.agent.live.persist import SettingsStore
 
         config = parts.config
         self.config = config
         self.source = parts.source
         store = SettingsStore(Path(config.state_dir) / config.agent_id)
-        self.chain = build_chain(config, parts.scorer, sinks=parts.sinks, persistence=store)
+        self.chain = build_chain(config, parts.scorer, persistence=store)
         self.runtime = self.chain.runtime
         stats = getattr(self.source, "stats", None)
         if stats is not None:  # audio health for dashboards and HA diagnostic sensors
-            for key in ("overruns", "dropped_blocks", "reopens"):
-                self.runtime.health_extras[f"source_{key}"] = (
-                    lambda k=key: getattr(stats(), k)  # type: ignore[misc]
-                )
+            self.runtime.add_provider(SourceHealth(stats))
         restore = restored_settings(config, store)
         if restore is not None:
             self.runtime.commands.submit(restore)  # applied before anything is announced
         self.controller = ControllerLifecycle(config.controller, self._roast_from("controller"))
-        self.mqtt_sink = None
-        if mqtt and config.mqtt.enabled:
-            from agent.mqtt import MqttSink
-
-            self.mqtt_sink = MqttSink(
-                config.mqtt,
-                config.agent_id,
-                Path(config.state_dir) / config.agent_id,
-                self.runtime,
-                model_name=parts.scorer.name,
-                extra_subscriptions=self.controller.subscriptions,
-                on_external=self.controller.on_message if self.controller.enabled else None,
-            )
-            # Before the caller's sinks: an event printed as a JSON line is already durable.
-            self.runtime.sinks.insert(0, self.mqtt_sink)
-            self.runtime.state_extras["dropped_telemetry"] = lambda: (
-                self.mqtt_sink.dropped_telemetry
-            )
-        elif self.controller.enabled:
-            log.warning("controller.charge/drop need MQTT; they are ignored without it")
+        self.mqtt_sink = self._mqtt_sink(parts.scorer.name, wanted=mqtt)
         self.artisan = None
         if config.artisan.enabled:
-            from agent.artisan.bridge import ArtisanBridge
+            from firstcrack.agent.artisan.bridge import ArtisanBridge
 
             self.artisan = ArtisanBridge(config.artisan, self._roast_from("artisan"))
-            # First, so Artisan's FCs push is not queued behind the MQTT outbox write.
-            self.runtime.sinks.insert(0, self.artisan)
         self.recorder = self._recorder(parts.scorer.name)
+        self.runtime.sinks = ordered_sinks(self.artisan, self.mqtt_sink, parts.sinks,
+                                           self.recorder)
         self.loop = LiveLoop(self.source, self.chain, cond=cond)
         self.loop.audio_taps.append(self.recorder.audio)
 
+    def _mqtt_sink(self, model_name: str, wanted: bool) -> Any:
+        """The MQTT sink, or None when MQTT is off (then the controller topics are too)."""
+        config = self.config
+        if not (wanted and config.mqtt.enabled):
+            if self.controller.enabled:
+                log.warning("controller.charge/drop need MQTT; they are ignored without it")
+            return None
+        from firstcrack.agent.mqtt import MqttSink
+
+        sink = MqttSink(
+            config.mqtt,
+            config.agent_id,
+            Path(config.state_dir) / config.agent_id,
+            self.runtime,
+            model_name=model_name,
+            extra_subscriptions=self.controller.subscriptions,
+            on_external=self.controller.on_message if self.controller.enabled else None,
+        )
+        self.runtime.add_provider(sink)
+        return sink
+
     def _recorder(self, model_name: str) -> Any:
-        """The roast recorder (docs/RECORDINGS.md), last among the sinks. It is built even
-        when `recording.enabled` is false, so the Home Assistant switch can turn it on; off,
-        it only counts samples and touches no disk."""
-        from agent.recording import Recorder, recordings_dir
+        """The roast recorder (docs/RECORDINGS.md). It is built even when `recording.enabled`
+        is false, so the Home Assistant switch can turn it on; off, it only counts samples
+        and touches no disk."""
+        from firstcrack.agent.recording import Recorder, recordings_dir
 
         config = self.config
         recorder = Recorder(config.recording, config.agent_id, recordings_dir(config),
                             model_name, self.runtime.roast_view)
-        self.runtime.sinks.append(recorder)
-        for key in recorder.usage():
-            self.runtime.state_extras[key] = lambda k=key: recorder.usage()[k]  # type: ignore[misc]
+        self.runtime.add_provider(recorder)
         return recorder
 
     def _roast_from(self, origin: str) -> Callable[[str], None]:
@@ -183,7 +212,7 @@ def run_agents(agents: Sequence[Agent], install_signals: bool = True) -> None:
     The agents must share one scorer and were built with one shared condition
     (see `build_agents`); the worker scores their due windows as one batch.
     """
-    from agent.live.worker import SharedInference
+    from firstcrack.agent.live.worker import SharedInference
 
     def stop_all(*_: object) -> None:
         for agent in agents:

@@ -7,8 +7,8 @@ same thing, and a config file means the same in each of them.
 
 `Chain.feed(block)` is the synchronous way through (offline analysis and
 evaluation): each block goes through the cadence driver, and the windows that
-became due are scored at once by `agent.core.scoring.score_due`, the very step
-the live inference worker runs. `agent.live.loop.LiveLoop` runs a chain on two
+became due are scored at once by `firstcrack.agent.core.scoring.score_due`, the very step
+the live inference worker runs. `firstcrack.agent.live.loop.LiveLoop` runs a chain on two
 threads instead (capture, then inference).
 """
 
@@ -24,18 +24,19 @@ from typing import Any
 
 import numpy as np
 
-from agent.config import AgentConfig
-from agent.core.cadence import AdaptiveCadence, CadenceDriver
-from agent.core.crack_end import CrackEndTracker
-from agent.core.gate import EarGate
-from agent.core.messages import Telemetry
-from agent.core.runtime import Runtime, Scorer, SettingsPersistence
-from agent.core.settings import DetectorSettings
-from agent.core.sinks import Sink
-from agent.core.transients import TransientCounter, attach
-from agent.core.windower import Window, Windower
+from firstcrack.agent.config import AgentConfig, ConfigError
+from firstcrack.agent.config.model import ProfileInForce
+from firstcrack.agent.core.cadence import AdaptiveCadence, CadenceDriver
+from firstcrack.agent.core.crack_end import CrackEndTracker
+from firstcrack.agent.core.gate import EarGate
+from firstcrack.agent.core.messages import Telemetry
+from firstcrack.agent.core.payload_schema import RoastClock, Topic
+from firstcrack.agent.core.runtime import Runtime, SettingsPersistence
+from firstcrack.agent.core.sinks import Sink
+from firstcrack.agent.core.transients import TransientCounter
+from firstcrack.agent.core.windower import Window, Windower
+from firstcrack.models.contracts import SAMPLE_RATE, Scorer
 
-SAMPLE_RATE = 16000
 log = logging.getLogger("firstcrack.chain")
 
 
@@ -99,7 +100,7 @@ class Chain:
 
     def feed(self, block: np.ndarray) -> int:
         """Push one block and score what became due, synchronously; returns windows scored."""
-        from agent.core.scoring import score_due
+        from firstcrack.agent.core.scoring import score_due
 
         windows = self.due_windows(block)
         for window in windows:
@@ -107,30 +108,69 @@ class Chain:
         return len(windows)
 
 
+class ProfileField:
+    """The detection profile in force, in `state` (the `profile` payload provider)."""
+
+    provider = "profile"
+
+    def __init__(self, in_force: ProfileInForce) -> None:
+        self._in_force = in_force
+
+    def payload_values(self, topic: Topic, clock: RoastClock) -> dict[str, Any]:
+        return {"detection_profile": self._in_force.describe()} if topic == "state" else {}
+
+
+def check_window(config: AgentConfig, scorer: Scorer) -> None:
+    """Refuse a model whose input does not match the chain's windows.
+
+    A model declares its `sample_rate` and `window_samples` (models/inference/classifier.py).
+    Audio at another rate would be misheard, and a window of another length would be
+    zero-padded or cut by the model's front end, so neither is ever fed silently: the
+    error names both lengths and the key to change. A scorer that declares neither
+    (a test's fake) is taken as it is.
+    """
+    rate = getattr(scorer, "sample_rate", None)
+    if rate is not None and rate != SAMPLE_RATE:
+        raise ConfigError(f"model {scorer.name!r} wants {rate} Hz audio; the agent scores "
+                          f"{SAMPLE_RATE} Hz windows")
+    samples = getattr(scorer, "window_samples", None)
+    window_s = config.detector.window_s
+    if samples is not None and abs(window_s * SAMPLE_RATE - samples) >= 1:
+        raise ConfigError(
+            f"detector.window_s: {window_s:g} s windows do not fit model {scorer.name!r}, "
+            f"which takes {samples / SAMPLE_RATE:g} s windows; leave detector.window_s unset "
+            "(the model's detection profile sets it) or set it to the model's window",
+            keys=("detector.window_s",))
+
+
 def build_chain(
     config: AgentConfig,
     scorer: Scorer,
     sinks: Sequence[Sink] = (),
-    settings: DetectorSettings | None = None,
     persistence: SettingsPersistence | None = None,
     clock: Callable[[], float] = time.time,
 ) -> Chain:
     """Assemble the chain that `config` describes, with the scorer's detection profile.
 
-    The scorer's `profile` (models/profile.py) fills the detector keys the user
-    left unset (`AgentConfig.with_profile`); the state payload names the profile
-    in force. `settings` overrides `config.to_settings()`.
+    The scorer's `profile` (models/inference/profile.py) fills the detector keys the user
+    left unset (`AgentConfig.with_profile`); the state payload names the profile in
+    force. Raises ConfigError when the model's window does not fit (`check_window`).
+    The live agent (agent/live/app.py) adds its edges' sinks and payload providers to
+    the runtime; offline callers pass their `sinks` here.
     """
     config = config.with_profile(getattr(scorer, "profile", None))
+    check_window(config, scorer)
     detector = config.detector
     runtime = Runtime(
         scorer,
-        settings or config.to_settings(),
+        config.to_settings(),
         sinks=sinks,
         window_s=detector.window_s,
         auto_arm=detector.auto_arm,
         persistence=persistence,
         clock=clock,
+        crack_end=CrackEndTracker(config.controller.end_quiet_s, detector.window_s,
+                                  config.controller.end_pops_per_min),
     )
     gate = ear_gate(config, scorer)
     cadence_config = detector.to_cadence()
@@ -143,13 +183,10 @@ def build_chain(
         )
     in_force = config.profile_in_force()
     if in_force is not None:
-        runtime.state_extras["detection_profile"] = in_force.describe
-    runtime.crack_end = CrackEndTracker(
-        config.controller.end_quiet_s, detector.window_s, config.controller.end_pops_per_min
-    )
+        runtime.add_provider(ProfileField(in_force))
     cadence = AdaptiveCadence(cadence_config) if cadence_config.mode == "adaptive" else None
     transients = TransientCounter(SAMPLE_RATE)
-    attach(runtime, transients)
+    runtime.add_provider(transients)
     history_s = cadence.history_s() if cadence is not None else 0.0
     windower = Windower(SAMPLE_RATE, detector.window_s, runtime.current_settings().hop_s,
                         history_s=history_s)
@@ -163,9 +200,7 @@ def ear_gate(config: AgentConfig, scorer: Scorer) -> EarGate | None:
     The ear wakes the AST on two positive windows within 10 s (p at or above the threshold
     of its own detection profile; agent/core/gate.py), and the AST stays dense for one
     window (`window_s`, or `cadence_hold_s` if shorter) after the last wake, or while it
-    holds positives itself. Measured on the ear's select roasts: waking at half the
-    threshold kept the AST dense nearly all the time; on single positives and a 30 s hold
-    the AST scored 4-7x fewer windows than a fixed 3 s hop; with these settings 6-12x.
+    holds positives itself (how these were chosen: docs/PERFORMANCE.md, "The ear gate").
     The ear is the shipped `demo` model, loaded once per process with one thread. If it
     cannot be loaded the agent runs ungated (a warning, never a failure): the AST alone
     is the slower but complete detector.
@@ -183,7 +218,7 @@ def ear_gate(config: AgentConfig, scorer: Scorer) -> EarGate | None:
 @functools.cache
 def shipped_ear() -> Any:
     """The shipped ear (`--model demo`) on one thread, or None with a warning."""
-    from models.classifier import ModelLoadError, load_classifier
+    from firstcrack.models.inference.classifier import ModelLoadError, load_classifier
 
     try:
         return load_classifier("demo", threads=1)

@@ -16,9 +16,9 @@ from collections.abc import Callable, Iterable
 
 import numpy as np
 
-from agent.core.messages import Telemetry
-from agent.core.windower import Window
-from agent.live.chain import Chain
+from firstcrack.agent.core.messages import Telemetry
+from firstcrack.agent.core.windower import Window
+from firstcrack.agent.live.chain import Chain
 
 log = logging.getLogger("firstcrack.live")
 
@@ -130,6 +130,6 @@ class LiveLoop:
 
     def run(self) -> None:
         """Block until the source is exhausted (or stopped) and every due window is scored."""
-        from agent.live.worker import SharedInference
+        from firstcrack.agent.live.worker import SharedInference
 
         SharedInference([self], self.runtime.scorer).run()

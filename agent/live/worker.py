@@ -3,7 +3,7 @@
 Each roaster (a `LiveLoop` "lane") captures on its own thread and drops due
 windows into its one-place slot. This worker waits on all slots at once,
 takes every window that is due, runs the non-silent ones through the shared
-classifier as ONE batch (`agent.core.scoring.score_due`, the step offline
+classifier as ONE batch (`firstcrack.agent.core.scoring.score_due`, the step offline
 `analyze` runs too), and hands each result to its roaster's runtime.
 
 It is also the thread that applies commands: every lane's runtime command
@@ -19,12 +19,13 @@ import logging
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from agent.core.scoring import BatchScorer, score_due
-from agent.sources.base import CaptureError
+from firstcrack.agent.core.scoring import score_due
+from firstcrack.agent.sources.base import CaptureError
+from firstcrack.models.contracts import Scorer
 
 if TYPE_CHECKING:
-    from agent.core.windower import Window
-    from agent.live.loop import LiveLoop
+    from firstcrack.agent.core.windower import Window
+    from firstcrack.agent.live.loop import LiveLoop
 
 log = logging.getLogger("firstcrack.inference")
 
@@ -32,7 +33,7 @@ log = logging.getLogger("firstcrack.inference")
 class SharedInference:
     """Scores the due windows of several lanes together, until every lane has ended."""
 
-    def __init__(self, lanes: Sequence[LiveLoop], scorer: BatchScorer) -> None:
+    def __init__(self, lanes: Sequence[LiveLoop], scorer: Scorer) -> None:
         self.lanes = list(lanes)
         self.scorer = scorer
         self.batches = 0

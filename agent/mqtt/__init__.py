@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from agent.mqtt.publisher import CommandHandler, MqttSink
-from agent.mqtt.topics import Topics
+from firstcrack.agent.mqtt.publisher import CommandHandler, MqttSink
+from firstcrack.agent.mqtt.topics import Topics
 
 __all__ = ["CommandHandler", "MqttSink", "Topics"]

@@ -15,11 +15,11 @@ import json
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import MQTTErrorCode
 
-from agent.config import MqttConfig
-from agent.core.messages import RoastState, to_json
-from agent.core.settings import DetectorSettings, format_setting
-from agent.mqtt.discovery import discovery_messages
-from agent.mqtt.topics import Topics
+from firstcrack.agent.config import MqttConfig
+from firstcrack.agent.core.messages import RoastState, to_json
+from firstcrack.agent.core.settings import RuntimeSettings, format_setting
+from firstcrack.agent.mqtt.discovery import discovery_messages
+from firstcrack.agent.mqtt.topics import Topics
 
 
 def state_bytes(state: RoastState) -> bytes:
@@ -62,8 +62,7 @@ class Announcer:
         ):
             self.publish(msg.topic, json.dumps(msg.config, sort_keys=True), 1, True)
 
-    def setting_states(self, settings: DetectorSettings, only: str | None = None) -> None:
-        """Retained `<base>/<name>/state` for every runtime setting, or just `only`."""
+    def setting_states(self, settings: RuntimeSettings) -> None:
+        """Retained `<base>/<name>/state` for every runtime setting."""
         for name, value in settings.runtime_values().items():
-            if only is None or name == only:
-                self.publish(self._topics.setting_state(name), format_setting(value), 1, True)
+            self.publish(self._topics.setting_state(name), format_setting(value), 1, True)

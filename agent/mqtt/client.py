@@ -16,7 +16,7 @@ from typing import Any
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
-from agent.config import MqttConfig
+from firstcrack.agent.config import MqttConfig
 
 log = logging.getLogger("firstcrack.mqtt")
 

@@ -18,21 +18,25 @@ Matching rules (simple on purpose, so a mismatch is easy to see in the log):
 
 Subscriptions are made by `MqttSink` in `on_connect`, so they are restored on
 every reconnect. Messages arrive on the MQTT network thread, which only
-submits the command to the runtime's queue (agent/core/commands.py).
+submits the command to the runtime's queue (agent/core/command_queue.py).
 """
 
 from __future__ import annotations
 
 import json
 import logging
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import paho.mqtt.client as mqtt
 
-from agent.config import ControllerConfig, TriggerConfig
+from firstcrack.agent.config import ControllerConfig, TriggerConfig
 
 log = logging.getLogger("firstcrack.controller")
+
+HANDLED_KEPT = 16
+"""Roast commands remembered in `handled` (a roast runs two: CHARGE and DROP)."""
 
 MAX_PAYLOAD_BYTES = 4096
 
@@ -85,7 +89,8 @@ class ControllerLifecycle:
             for command, trigger in (("start", config.charge), ("drop", config.drop))
             if trigger is not None
         ]
-        self.handled: list[str] = []  # commands run, in order (for logs and tests)
+        self.handled: deque[str] = deque(maxlen=HANDLED_KEPT)
+        """The roast commands run, oldest first, the last HANDLED_KEPT of them."""
 
     @property
     def enabled(self) -> bool:

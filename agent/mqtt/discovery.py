@@ -18,25 +18,12 @@ import importlib.metadata
 from dataclasses import dataclass
 from typing import Any
 
-from agent.mqtt.discovery_learning import learning_entities
-from agent.mqtt.topics import Topics
+from firstcrack.agent.core.payload_schema import FIELDS
+from firstcrack.agent.mqtt.discovery_learning import Entity, learning_entities
+from firstcrack.agent.mqtt.topics import Topics
 
 PACKAGE = "firstcrack-agent"
 UNKNOWN_VERSION = "0+unknown"
-
-# Audio source statistics in `state` (counters since the agent started):
-# (key in the state payload, object id, name, icon).
-SOURCE_COUNTERS: tuple[tuple[str, str, str, str], ...] = (
-    ("source_overruns", "source_overruns", "Audio input overruns", "mdi:waveform"),
-    (
-        "source_dropped_blocks",
-        "source_dropped_blocks",
-        "Audio blocks dropped",
-        "mdi:package-variant-remove",
-    ),
-    ("source_reopens", "source_reopens", "Audio device reopens", "mdi:restart"),
-)
-
 
 def package_version(dist: str = PACKAGE) -> str:
     """The installed version of `dist`, or `0+unknown` when it is not installed
@@ -73,30 +60,25 @@ def _only_event(event_type: str) -> str:
     return f"{{{{ value if value_json.event_type == '{event_type}' else '' }}}}"
 
 
-def _source_counter_sensors(topics: Topics) -> list[tuple[str, str, dict[str, Any]]]:
-    """Diagnostic sensors for the audio source's counters in the retained `state`.
+def payload_entities(topics: Topics, telemetry_expire: int) -> list[Entity]:
+    """A sensor per payload field that declares an entity (agent/core/payload_schema.py).
 
-    `total_increasing`: the counters only grow while the agent runs; Home Assistant
-    reads a drop (an agent restart starts from 0) as a new meter cycle, not as a
-    negative change. Absent keys (an agent without these statistics) render
-    `None`, which the MQTT sensor shows as unknown.
+    A telemetry sensor expires after `telemetry_expire` s without telemetry, so a dead
+    agent does not show a stale value forever; a state sensor reads the retained state.
     """
-    return [
-        (
-            "sensor",
-            object_id,
-            {
-                "name": name,
-                "state_topic": topics.state,
-                "value_template": f"{{{{ value_json.{key} | default(None) }}}}",
-                "state_class": "total_increasing",
-                "entity_category": "diagnostic",
-                "icon": icon,
-                "qos": 1,
-            },
-        )
-        for key, object_id, name, icon in SOURCE_COUNTERS
-    ]
+    out: list[Entity] = []
+    for f in FIELDS:
+        entity = f.entity
+        if entity is None:
+            continue
+        options = dict(entity.options)
+        if options.pop("expire_after", False):
+            options["expire_after"] = telemetry_expire
+        topic = topics.telemetry if f.topic == "telemetry" else topics.state
+        config = {"name": entity.name, "state_topic": topic,
+                  "value_template": entity.template, **options}
+        out.append((entity.component, entity.object_id, config))
+    return out
 
 
 def discovery_messages(
@@ -108,7 +90,7 @@ def discovery_messages(
     """All entity configs for one agent, in a stable order."""
     # Telemetry-derived sensors expire so a dead agent does not show a stale value forever.
     telemetry_expire = int(probability_expire_after_s)
-    entities: list[tuple[str, str, dict[str, Any]]] = [
+    entities: list[Entity] = [
         (
             "event",
             "first_crack",
@@ -135,98 +117,7 @@ def discovery_messages(
                 "qos": 1,
             },
         ),
-        (
-            "binary_sensor",
-            "first_crack_this_roast",
-            {
-                "name": "First crack this roast",
-                "state_topic": topics.state,
-                "value_template": "{{ 'ON' if value_json.first_crack else 'OFF' }}",
-                "payload_on": "ON",
-                "payload_off": "OFF",
-                "qos": 1,
-            },
-        ),
-        (
-            "sensor",
-            "probability",
-            {
-                "name": "First crack probability",
-                "state_topic": topics.telemetry,
-                "value_template": "{{ value_json.probability }}",
-                "state_class": "measurement",
-                "suggested_display_precision": 2,
-                "expire_after": telemetry_expire,
-            },
-        ),
-        (
-            "sensor",
-            "dbfs",
-            {
-                "name": "Audio level",
-                "state_topic": topics.telemetry,
-                "value_template": "{{ value_json.dbfs }}",
-                "unit_of_measurement": "dB",
-                "state_class": "measurement",
-                "entity_category": "diagnostic",
-                "suggested_display_precision": 1,
-                "expire_after": telemetry_expire,
-            },
-        ),
-        (
-            "sensor",
-            "development_time",
-            {
-                "name": "Development time",
-                "state_topic": topics.state,
-                # `None` renders as "None", which HA's MQTT sensor reads as unknown.
-                "value_template": "{{ value_json.development_s }}",
-                "unit_of_measurement": "s",
-                "device_class": "duration",
-                "entity_category": "diagnostic",
-                "suggested_display_precision": 0,
-            },
-        ),
-        (
-            "sensor",
-            "development_ratio",
-            {
-                "name": "Development time ratio",
-                "state_topic": topics.state,
-                # DTR as a percentage, as Artisan shows it; unknown before first crack.
-                "value_template": (
-                    "{{ (value_json.development_ratio * 100) | round(1) "
-                    "if value_json.development_ratio is number else None }}"
-                ),
-                "unit_of_measurement": "%",
-                "state_class": "measurement",
-                "entity_category": "diagnostic",
-                "suggested_display_precision": 1,
-            },
-        ),
-        (
-            "sensor",
-            "pops_per_minute",
-            {
-                "name": "Pops per minute",
-                "state_topic": topics.telemetry,
-                "value_template": "{{ value_json.pops_per_min | default(None) }}",
-                "unit_of_measurement": "1/min",
-                "state_class": "measurement",
-                "expire_after": telemetry_expire,
-            },
-        ),
-        (
-            "sensor",
-            "crack_count",
-            {
-                "name": "Crack count",
-                "state_topic": topics.state,
-                "value_template": "{{ value_json.crack_count | default(None) }}",
-                "state_class": "measurement",
-            },
-        ),
-        *_source_counter_sensors(topics),
+        *payload_entities(topics, telemetry_expire),
         (
             "number",
             "threshold",

@@ -2,15 +2,16 @@
 
 Kept beside `discovery.py`, which adds them to the device: two buttons that
 send the corrections on `roast/set`, the event entity for a withdrawn first
-crack, the recording switch, and diagnostics that say whether this roast has
-a user label and how much the recordings take on disk.
+crack, and the recording switch. The diagnostics that say whether this roast has a
+user label and how much the recordings take on disk are built from their payload
+fields (agent/core/payload_schema.py).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from agent.mqtt.topics import Topics
+from firstcrack.agent.mqtt.topics import Topics
 
 Entity = tuple[str, str, dict[str, Any]]  # (component, object id, component-specific config)
 
@@ -52,34 +53,6 @@ def learning_entities(topics: Topics, only_event: str) -> list[Entity]:
                 "entity_category": "config",
                 "qos": 1,
                 "retain": False,
-            },
-        ),
-        (
-            "binary_sensor",
-            "user_label",
-            {
-                "name": "Roast labelled by you",
-                "state_topic": topics.state,
-                "value_template": "{{ 'ON' if value_json.user_label | default(false) else 'OFF' }}",
-                "payload_on": "ON",
-                "payload_off": "OFF",
-                "entity_category": "diagnostic",
-                "qos": 1,
-            },
-        ),
-        (
-            "sensor",
-            "recordings_size",
-            {
-                "name": "Recordings on disk",
-                "state_topic": topics.state,
-                "value_template": "{{ value_json.recordings_mb | default(None) }}",
-                "unit_of_measurement": "MiB",
-                "device_class": "data_size",
-                "state_class": "measurement",
-                "entity_category": "diagnostic",
-                "suggested_display_precision": 0,
-                "qos": 1,
             },
         ),
     ]

@@ -29,18 +29,19 @@ from typing import Any
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import MQTTErrorCode
 
-from agent.config import MqttConfig
-from agent.core.commands import Resync
-from agent.core.messages import FirstCrackEvent, RoastState, Telemetry, to_json
-from agent.core.settings import DetectorSettings
-from agent.mqtt.announce import Announcer, state_bytes
-from agent.mqtt.client import build_client, guarded
-from agent.mqtt.commands import CommandHandler, CommandRouter
-from agent.mqtt.connection import ConnectionManager, FailureLog
-from agent.mqtt.discovery import package_version
-from agent.mqtt.outbox import KIND_EVENT, OUTBOX_FILE, Outbox
-from agent.mqtt.sender import OutboxSender
-from agent.mqtt.topics import Topics
+from firstcrack.agent.config import MqttConfig
+from firstcrack.agent.core.command_queue import Resync
+from firstcrack.agent.core.messages import FirstCrackEvent, RoastState, Telemetry, to_json
+from firstcrack.agent.core.payload_schema import RoastClock, Topic
+from firstcrack.agent.core.settings import RuntimeSettings
+from firstcrack.agent.mqtt.announce import Announcer, state_bytes
+from firstcrack.agent.mqtt.client import build_client, guarded
+from firstcrack.agent.mqtt.connection import ConnectionManager, FailureLog
+from firstcrack.agent.mqtt.discovery import package_version
+from firstcrack.agent.mqtt.inbound import CommandHandler, CommandRouter
+from firstcrack.agent.mqtt.outbox import KIND_EVENT, OUTBOX_FILE, Outbox
+from firstcrack.agent.mqtt.sender import OutboxSender
+from firstcrack.agent.mqtt.topics import Topics
 
 log = logging.getLogger("firstcrack.mqtt")
 
@@ -49,7 +50,12 @@ __all__ = ["CommandHandler", "MqttSink"]
 
 
 class MqttSink:
-    """Publishes telemetry, events and state; takes `/set` commands back."""
+    """Publishes telemetry, events and state; takes `/set` commands back.
+
+    As the `mqtt` payload provider it adds `dropped_telemetry` to `state`.
+    """
+
+    provider = "mqtt"
 
     def __init__(
         self,
@@ -198,7 +204,7 @@ class MqttSink:
         """Durable and retained: every state change reaches the broker, in order."""
         self._enqueue(self._topics.state, state_bytes(s), True, KIND_STATE)
 
-    def publish_settings(self, s: DetectorSettings) -> None:
+    def publish_settings(self, s: RuntimeSettings) -> None:
         """Retained `<base>/<name>/state` for each runtime setting (re-sent on every connect)."""
         self._announce.setting_states(s)
 
@@ -213,6 +219,9 @@ class MqttSink:
         self._sender.wake()
 
     # ------------------------------------------------------------ inspection
+
+    def payload_values(self, topic: Topic, clock: RoastClock) -> dict[str, Any]:
+        return {"dropped_telemetry": self.dropped_telemetry} if topic == "state" else {}
 
     @property
     def dropped_telemetry(self) -> int:

@@ -34,8 +34,8 @@ from dataclasses import dataclass
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import MQTTErrorCode
 
-from agent.mqtt.connection import FailureLog
-from agent.mqtt.outbox import Outbox, OutboxEntry
+from firstcrack.agent.mqtt.connection import FailureLog
+from firstcrack.agent.mqtt.outbox import Outbox, OutboxEntry
 
 log = logging.getLogger("firstcrack.mqtt")
 

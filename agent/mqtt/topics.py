@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from agent.core.settings import RUNTIME_SETTING_NAMES
+from firstcrack.agent.core.settings import RUNTIME_SETTING_NAMES
 
 
 @dataclass(frozen=True)

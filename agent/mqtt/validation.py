@@ -21,9 +21,10 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from agent.config import check_setting, setting_bounds
-from agent.core.commands import CORRECTIONS
-from agent.core.settings import RUNTIME_SETTING_NAMES
+from firstcrack.agent.config import check_setting, setting_bounds
+from firstcrack.agent.core.command_queue import CORRECTIONS
+from firstcrack.agent.core.settings import RUNTIME_SETTING_NAMES
+from firstcrack.models.contracts import UserError
 
 MAX_PAYLOAD_BYTES = 64
 ROAST_COMMANDS: tuple[str, ...] = ("start", "drop", "reset", *CORRECTIONS)
@@ -37,7 +38,7 @@ _TRUE = {"on", "true", "1"}
 _FALSE = {"off", "false", "0"}
 
 
-class CommandError(Exception):
+class CommandError(UserError):
     """A rejected remote command; the message says what is wrong with the payload."""
 
 

@@ -5,17 +5,17 @@ block (`audio`), the scoring thread its sink calls; a writer thread of its
 own does the disk work (`writer`), within the disk budget (`budget`), and
 writes sidecars in the training layout (`sidecar`). A roast is spooled as
 raw PCM and encoded to FLAC when it ends, so a killed agent loses nothing:
-the next start recovers what it left (`spool`). It depends on
-agent.core and agent.config only; live, tools and cli wire it in.
+the next start recovers what it left (`spool`). It depends on `agent.core`,
+`agent.config` and the sidecar contract (`models/contracts.py`) only; `live` wires it in.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from agent.config import AgentConfig
-from agent.recording.recorder import Recorder
-from agent.recording.sidecar import build_sidecar
+from firstcrack.agent.config import AgentConfig
+from firstcrack.agent.recording.recorder import Recorder
+from firstcrack.agent.recording.sidecar import build_sidecar
 
 
 def recordings_dir(config: AgentConfig) -> Path:

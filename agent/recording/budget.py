@@ -26,8 +26,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from agent.recording.sidecar import read_sidecar
-from agent.recording.spool import spool_stem
+from firstcrack.agent.recording.sidecar import read_sidecar
+from firstcrack.agent.recording.spool import spool_stem
+from firstcrack.models.contracts import label_source, recorder_meta
 
 log = logging.getLogger("firstcrack.recording")
 
@@ -82,10 +83,10 @@ class Scanner:
         if hit is not None and hit[0] == key:
             return hit[1], hit[2]
         data = read_sidecar(path) or {}
-        labelled = data.get("label_source") == "user"
+        labelled = label_source(data) == "user"
         started = None
-        meta = data.get("firstcrack")
-        if isinstance(meta, dict) and isinstance(meta.get("started_ts"), str):
+        meta = recorder_meta(data)
+        if meta is not None and isinstance(meta.get("started_ts"), str):
             try:
                 started = datetime.fromisoformat(meta["started_ts"]).timestamp()
             except ValueError:

@@ -44,13 +44,14 @@ from typing import Any
 
 import numpy as np
 
-from agent.config import RecordingConfig
-from agent.core.roast_view import RoastView
-from agent.recording.budget import budget_bytes
-from agent.recording.commands import AudioFile, Finish, Open, Rewrite
-from agent.recording.sidecar import SAMPLE_RATE, MarkRecord, RecordSnapshot
-from agent.recording.spool import open_spool
-from agent.recording.writer import Writer
+from firstcrack.agent.config import RecordingConfig
+from firstcrack.agent.core.payload_schema import RoastClock, Topic
+from firstcrack.agent.core.roast_view import RoastView
+from firstcrack.agent.recording.budget import budget_bytes
+from firstcrack.agent.recording.sidecar import SAMPLE_RATE, MarkRecord, RecordSnapshot
+from firstcrack.agent.recording.spool import open_spool
+from firstcrack.agent.recording.writer import Writer
+from firstcrack.agent.recording.writer_commands import AudioFile, Finish, Open, Rewrite
 
 log = logging.getLogger("firstcrack.recording")
 
@@ -96,7 +97,10 @@ def _event_dict(event: Any) -> dict[str, Any]:
 
 
 class Recorder:
-    """Records roasts (see the module docstring). A `Sink`, plus `audio()` and `usage()`."""
+    """Records roasts (see the module docstring). A `Sink`, plus `audio()`, and the
+    `recorder` payload provider (`usage()` in `state`)."""
+
+    provider = "recorder"
 
     def __init__(
         self,
@@ -184,6 +188,9 @@ class Recorder:
                         "the last file may be incomplete", timeout)
 
     # --- state for the retained `state` --------------------------------------------------------
+
+    def payload_values(self, topic: Topic, clock: RoastClock) -> dict[str, Any]:
+        return self.usage() if topic == "state" else {}
 
     def usage(self) -> dict[str, Any]:
         """For the retained state, under these keys: `recording_active` (a file is being

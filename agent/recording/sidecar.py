@@ -33,12 +33,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from agent.core.messages import iso_utc
-
-FORMAT = 1
-SAMPLE_RATE = 16000
-DEFAULT_REGION_S = 120.0
-"""Length of a first-crack region when no later end is known (docs/RECORDINGS.md)."""
+from firstcrack.agent.core.messages import iso_utc
+from firstcrack.models.contracts import (
+    SAMPLE_RATE,
+    AgentDecision,
+    Sidecar,
+    first_crack_region,
+    label_source,
+    recorder_meta,
+)
 
 
 @dataclass(frozen=True)
@@ -113,20 +116,6 @@ def user_start(marks: Sequence[MarkRecord]) -> float | None:
     return marks[last_fc].audio_s
 
 
-def region(start: float | None, end: float | None, duration: float) -> list[dict[str, Any]]:
-    """The training-layout annotation list for one region (file seconds), clipped to the audio."""
-    if start is None:
-        return []
-    start = max(0.0, start)
-    if start >= duration:
-        return []
-    stop = end if end is not None and end > start else start + DEFAULT_REGION_S
-    stop = min(stop, duration)
-    if stop <= start:
-        return []
-    return [{"start_time": round(start, 3), "end_time": round(stop, 3), "label": "first_crack"}]
-
-
 def _event_entry(event: Mapping[str, Any], rel: Any) -> dict[str, Any]:
     out: dict[str, Any] = {"event_type": event.get("event_type"),
                            "event_id": event.get("event_id"), "t_s": rel(event.get("audio_s"))}
@@ -149,44 +138,37 @@ def build_sidecar(
         return None if value is None else _r(value - file_start_s)
 
     decision = agent_decision(snap.events)
-    agent = {key: rel(value) for key, value in decision.items()}
+    agent = AgentDecision(**{key: rel(value) for key, value in decision.items()})
     marks = tuple(snap.marks)
     if marks:
         start = user_start(marks)
-        annotations = region(rel(start), agent["first_crack_end_s"], duration_s)
-        label_source = "user"
+        annotations = first_crack_region(rel(start), agent.first_crack_end_s, duration_s)
     else:
-        annotations = region(agent["onset_s"], agent["first_crack_end_s"], duration_s)
-        label_source = "agent"
+        annotations = first_crack_region(agent.onset_s, agent.first_crack_end_s, duration_s)
     charge = rel(snap.roast_start_s)
     drop = rel(snap.drop_s)
     end_s = snap.end_s if snap.end_s is not None else file_start_s + duration_s
-    return {
-        "audio_file": audio_file,
-        "duration": round(duration_s, 3),
-        "annotations": annotations,
-        "label_source": label_source,
-        "firstcrack": {
-            "format": FORMAT,
-            "complete": snap.complete,
-            "agent_id": snap.agent_id,
-            "started_ts": iso_utc(snap.wall(file_start_s)),
-            "ended_ts": iso_utc(snap.wall(end_s)) if snap.complete else None,
-            "end_reason": snap.end_reason,
-            "roast_offset_s": _r(max(0.0, file_start_s - snap.roast_start_s)),
-            "sample_rate": SAMPLE_RATE,
-            "model": snap.model,
-            "settings": dict(snap.settings),
-            "charge_s": charge if charge is not None and charge >= -1e-3 else None,
-            "drop_s": drop if drop is not None and -1e-3 <= drop <= duration_s + 0.5 else None,
-            "agent": agent,
-            "marks": [{"kind": m.kind, "t_s": rel(m.audio_s), "ts": m.ts, "origin": m.origin}
-                      for m in marks],
-            "events": [_event_entry(e, rel) for e in snap.events],
-            "windows": [[rel(t), round(float(p), 4)] for t, p in snap.windows
-                        if t >= file_start_s],
-        },
-    }
+    return Sidecar(
+        audio_file=audio_file,
+        duration=round(duration_s, 3),
+        annotations=annotations,
+        label_source="user" if marks else "agent",
+        complete=snap.complete,
+        agent_id=snap.agent_id,
+        started_ts=iso_utc(snap.wall(file_start_s)),
+        ended_ts=iso_utc(snap.wall(end_s)) if snap.complete else None,
+        end_reason=snap.end_reason,
+        roast_offset_s=_r(max(0.0, file_start_s - snap.roast_start_s)),
+        model=snap.model,
+        settings=snap.settings,
+        charge_s=charge if charge is not None and charge >= -1e-3 else None,
+        drop_s=drop if drop is not None and -1e-3 <= drop <= duration_s + 0.5 else None,
+        agent=agent,
+        marks=[{"kind": m.kind, "t_s": rel(m.audio_s), "ts": m.ts, "origin": m.origin}
+               for m in marks],
+        events=[_event_entry(e, rel) for e in snap.events],
+        windows=[[rel(t), round(float(p), 4)] for t, p in snap.windows if t >= file_start_s],
+    ).to_json()
 
 
 def write_json_atomic(path: Path, payload: Mapping[str, Any]) -> None:
@@ -237,14 +219,11 @@ def interrupted_sidecar(side: Mapping[str, Any] | None, stem: str,
             started = iso_utc(calendar.timegm(time.strptime(rest, "%Y%m%dT%H%M%SZ")))
         except ValueError:
             started = None
-        side = {"label_source": "agent", "annotations": [], "firstcrack": {
-            "format": FORMAT, "agent_id": agent_id or None, "started_ts": started,
-            "ended_ts": None, "sample_rate": SAMPLE_RATE, "model": None, "settings": {},
-            "charge_s": None, "drop_s": None,
-            "agent": {"onset_s": None, "detected_s": None, "first_crack_end_s": None},
-            "marks": [], "events": [], "windows": []}}
+        side = Sidecar(audio_file=f"{stem}.flac", duration=0.0, label_source="agent",
+                       agent_id=agent_id or None, started_ts=started,
+                       roast_offset_s=None).to_json()
     out = dict(side)
-    meta = dict(out.get("firstcrack") or {})
+    meta = dict(recorder_meta(out) or {})
     meta.update(complete=False, end_reason="interrupted")
     out.update(audio_file=f"{stem}.flac", duration=round(duration, 3), firstcrack=meta)
     agent = meta.get("agent") if isinstance(meta.get("agent"), dict) else {}
@@ -252,7 +231,7 @@ def interrupted_sidecar(side: Mapping[str, Any] | None, stem: str,
              for m in meta.get("marks") or [] if isinstance(m, dict)]
     end = agent.get("first_crack_end_s")
     if marks:
-        out["annotations"] = region(user_start(marks), end, duration)
-    elif out.get("label_source") == "agent":
-        out["annotations"] = region(agent.get("onset_s"), end, duration)
+        out["annotations"] = first_crack_region(user_start(marks), end, duration)
+    elif label_source(out) == "agent":
+        out["annotations"] = first_crack_region(agent.get("onset_s"), end, duration)
     return out

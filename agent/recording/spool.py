@@ -36,12 +36,13 @@ from typing import Any
 
 import numpy as np
 
-from agent.recording.sidecar import (
+from firstcrack.agent.recording.sidecar import (
     SAMPLE_RATE,
     interrupted_sidecar,
     read_sidecar,
     write_json_atomic,
 )
+from firstcrack.models.contracts import recorder_meta
 
 try:
     import fcntl
@@ -175,5 +176,4 @@ def _recover_one(path: Path) -> bool:
 
 
 def _meta(side: dict[str, Any] | None) -> dict[str, Any]:
-    meta = (side or {}).get("firstcrack")
-    return meta if isinstance(meta, dict) else {}
+    return dict(recorder_meta(side) or {})

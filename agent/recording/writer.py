@@ -40,8 +40,22 @@ from typing import Any
 
 import numpy as np
 
-from agent.recording.budget import BUDGET_FULL, WRITING, WRITING_LOCK, Budget, writing_now
-from agent.recording.commands import (
+from firstcrack.agent.recording.budget import (
+    BUDGET_FULL,
+    WRITING,
+    WRITING_LOCK,
+    Budget,
+    writing_now,
+)
+from firstcrack.agent.recording.ring import Ring
+from firstcrack.agent.recording.sidecar import (
+    SAMPLE_RATE,
+    RecordSnapshot,
+    build_sidecar,
+    write_json_atomic,
+)
+from firstcrack.agent.recording.spool import encode, open_spool, recover, spool_path, spool_samples
+from firstcrack.agent.recording.writer_commands import (
     AudioFile,
     Finish,
     Open,
@@ -53,9 +67,6 @@ from agent.recording.commands import (
     drain,
     free_stem,
 )
-from agent.recording.ring import Ring
-from agent.recording.sidecar import SAMPLE_RATE, RecordSnapshot, build_sidecar, write_json_atomic
-from agent.recording.spool import encode, open_spool, recover, spool_path, spool_samples
 
 log = logging.getLogger("firstcrack.recording")
 

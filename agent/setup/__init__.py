@@ -4,11 +4,12 @@
 - `levels`: level statistics (RMS, peak, clipping) and what counts as too quiet or
   clipping, pure numpy;
 - `capture`: a few seconds from one input device, measured on the raw samples;
-- `devices`: the device table and the live level meter;
+- `device_report`: the device table and the live level meter;
 - `checks`: the result type every doctor check returns, and the timeout around each;
 - `doctor`: the config, state directory, model and audio source checks, and the run;
-- `broker`: the MQTT broker and Home Assistant discovery checks.
+- `doctor_mqtt`: the MQTT broker and Home Assistant discovery checks.
 
-These sit beside `agent/tools` in the layering: they may import the edges
-(`sources`, `mqtt`), `config` and `models`, and nothing imports them but the CLI.
+These sit above the edges in the layering (tests/test_layout.py): they may import
+`sources`, `mqtt`, `config`, `live` and `models.inference`, and nothing imports them but
+the CLI.
 """

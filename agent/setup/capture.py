@@ -19,10 +19,12 @@ from typing import Any
 
 import numpy as np
 
-from agent.setup.levels import LevelStats
-from agent.sources import SourceError
-from agent.sources.devices import STREAMS, load_sounddevice
-from agent.sources.mic import MAX_DEFAULT_CHANNELS  # as `run` opens it: at most two by default
+from firstcrack.agent.setup.levels import LevelStats
+from firstcrack.agent.sources import SourceError
+from firstcrack.agent.sources.devices import STREAMS, load_sounddevice
+from firstcrack.agent.sources.mic import (
+    MAX_DEFAULT_CHANNELS,  # as `run` opens it: at most two by default
+)
 
 BLOCK_S = 0.05
 SETTLE_S = 0.2

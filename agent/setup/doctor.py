@@ -31,12 +31,17 @@ from typing import Any, TextIO
 
 import numpy as np
 
-from agent.config import DEFAULT_CONFIG_PATH, AgentConfig, AudioConfig, ConfigError, load_config
-from agent.config.model import ProfileInForce
-from agent.recording import recordings_dir
-from agent.setup.broker import check_broker, check_discovery
-from agent.setup.capture import FIRST_AUDIO_S, SETTLE_S, device_param, measure
-from agent.setup.checks import (
+from firstcrack.agent.config import (
+    DEFAULT_CONFIG_PATH,
+    AgentConfig,
+    AudioConfig,
+    ConfigError,
+    load_config,
+)
+from firstcrack.agent.config.model import ProfileInForce
+from firstcrack.agent.recording import recordings_dir
+from firstcrack.agent.setup.capture import FIRST_AUDIO_S, SETTLE_S, device_param, measure
+from firstcrack.agent.setup.checks import (
     CheckResult,
     Status,
     bounded,
@@ -48,12 +53,13 @@ from agent.setup.checks import (
     tally,
     warned,
 )
-from agent.sources import SPEC_FORMS, SourceError, open_source
+from firstcrack.agent.setup.doctor_mqtt import check_broker, check_discovery
+from firstcrack.agent.sources import SPEC_FORMS, SourceError, open_source
+from firstcrack.models.contracts import SAMPLE_RATE
 
 MIC_SECONDS = 2.5
 MODEL_TIMEOUT_S = 180.0
 BROKER_TIMEOUT_S = 5.0
-SAMPLE_RATE = 16000
 PICK_MIC = (
     "run `firstcrack devices` to list the inputs and `firstcrack devices --meter NAME` to "
     "test one; set audio.device (or the roaster's `source: mic:NAME`) to it"
@@ -160,7 +166,7 @@ def _profile_line(config: AgentConfig, in_force: ProfileInForce) -> str:
 
 def check_model(config: AgentConfig) -> CheckResult:
     """The model loads with the configured backend and threads and scores a window."""
-    from models.classifier import ModelLoadError, load_classifier
+    from firstcrack.models.inference.classifier import ModelLoadError, load_classifier
 
     start = time.perf_counter()
     try:

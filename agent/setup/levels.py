@@ -36,7 +36,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from agent.core.scoring import SILENCE_FLOOR_DBFS, amplitude_dbfs
+from firstcrack.agent.core.scoring import SILENCE_FLOOR_DBFS, amplitude_dbfs
 
 CLIP_LEVEL = 0.999
 LOW_PEAK_DBFS = -40.0

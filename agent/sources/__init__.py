@@ -5,7 +5,7 @@
 - ``mic`` / ``mic:<name-or-index>``: live capture (sounddevice/PortAudio),
   device from the spec or else `AudioConfig.device`;
 - ``file:PATH``: a wav/flac/ogg recording, any rate and channel count;
-- ``sim`` / ``sim:SEED``: a synthetic roast from `models.simulator`.
+- ``sim`` / ``sim:SEED``: a synthetic roast from `firstcrack.models.sim.simulator`.
 
 Every problem a user can cause (bad spec, missing or corrupt file, unknown
 device) is a `SourceError` naming the offending thing, raised here, before
@@ -14,8 +14,12 @@ any audio flows.
 
 from __future__ import annotations
 
-from agent.config import AudioConfig
-from agent.sources.base import (
+from pathlib import Path
+
+import numpy as np
+
+from firstcrack.agent.config import AudioConfig
+from firstcrack.agent.sources.base import (
     TARGET_RATE,
     AudioSource,
     CaptureError,
@@ -24,7 +28,7 @@ from agent.sources.base import (
     StreamingResampler,
     mix_to_mono,
 )
-from agent.sources.file import FileSource, SimSource
+from firstcrack.agent.sources.file import FileSource, SimSource
 
 __all__ = [
     "TARGET_RATE",
@@ -38,6 +42,7 @@ __all__ = [
     "mix_to_mono",
     "open_source",
     "open_sources",
+    "read_recording",
 ]
 
 SPEC_FORMS = "mic, mic:<device name or index>, file:PATH, sim, sim:SEED, sim:SEED:DURATION_S"
@@ -67,7 +72,9 @@ def open_source(
             if not arg.strip():
                 raise SourceError(f"empty device in source spec {spec!r}; forms: {SPEC_FORMS}")
             device = int(arg) if arg.strip().isdigit() else arg.strip()
-        from agent.sources.mic import MicSource  # PortAudio only loads when a mic is wanted
+        from firstcrack.agent.sources.mic import (
+            MicSource,  # PortAudio only loads when a mic is wanted
+        )
 
         return MicSource(device, audio, channel=channel)
     if kind == "file":
@@ -99,7 +106,7 @@ def open_sources(
     its channel (hardware inputs are usually exclusive, so two opens would
     fail). Everything else opens independently.
     """
-    from agent.sources.channels import ChannelFanout
+    from firstcrack.agent.sources.channels import ChannelFanout
 
     mic_users: dict[str, list[int]] = {}
     for spec, channel in wanted:
@@ -127,3 +134,10 @@ def open_sources(
         else:
             sources.append(open_source(spec, audio, speed=speed, channel=channel))
     return sources
+
+
+def read_recording(path: str | Path) -> np.ndarray:
+    """A whole recording as 16 kHz mono float32, through the same reader `run` streams with."""
+    source = open_source(f"file:{path}", AudioConfig(), speed=0)
+    chunks = list(source)
+    return np.concatenate(chunks) if chunks else np.zeros(0, dtype=np.float32)

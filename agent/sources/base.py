@@ -17,15 +17,17 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
-from agent.core.dsp import firwin_kaiser, polyphase_filter, polyphase_taps
+from firstcrack.agent.core.dsp import firwin_kaiser, polyphase_filter, polyphase_taps
+from firstcrack.models.contracts import SAMPLE_RATE, UserError
 
-TARGET_RATE = 16000
+TARGET_RATE = SAMPLE_RATE
+"""Every source yields audio at the contract's rate (models/contracts.py)."""
 """Sample rate (Hz) of every chunk a source yields."""
 
 log = logging.getLogger("firstcrack.audio")
 
 
-class SourceError(Exception):
+class SourceError(UserError):
     """A user-facing source problem (missing/corrupt file, unknown device, bad spec).
 
     The message always names the offending file, device or spec, so the CLI can
@@ -90,7 +92,7 @@ class StreamingResampler:
     It uses the same anti-aliasing filter as `scipy.signal.resample_poly`
     (Kaiser-windowed sinc, beta 5, 10 zero crossings per side) and computes
     output sample m as the filter centred on upsampled position m*down, one
-    polyphase dot product per output (`agent.core.dsp`, numpy only: importing
+    polyphase dot product per output (`firstcrack.agent.core.dsp`, numpy only: importing
     scipy.signal would cost the agent ~75 MB of resident memory). Input
     history that later outputs still need is carried between calls, so chunk
     boundaries are invisible (no clicks) and the total delay is zero: the

@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterable, Iterator
 
 import numpy as np
 
-from agent.sources.base import (
+from firstcrack.agent.sources.base import (
     CaptureError,
     SourceError,
     SourceStats,

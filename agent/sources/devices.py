@@ -43,7 +43,7 @@ from typing import Any
 
 import numpy as np
 
-from agent.sources.base import SourceError
+from firstcrack.agent.sources.base import SourceError
 
 log = logging.getLogger("firstcrack.audio")
 

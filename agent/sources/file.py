@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from agent.sources.base import (
+from firstcrack.agent.sources.base import (
     TARGET_RATE,
     Pacer,
     SourceError,
@@ -27,7 +27,7 @@ from agent.sources.base import (
     StreamingResampler,
     mix_to_mono,
 )
-from agent.sources.channels import downmixer
+from firstcrack.agent.sources.channels import downmixer
 
 _NO_STATS = SourceStats(overruns=0, reopens=0, dropped_blocks=0)
 
@@ -128,7 +128,7 @@ class FileSource:
 
 
 class SimSource:
-    """Streams a simulated roast from `models.simulator.simulate_roast(seed)`.
+    """Streams a simulated roast from `firstcrack.models.sim.simulator.simulate_roast(seed)`.
 
     The whole roast is rendered up front (a 15-min roast is ~58 MB of float32),
     then paced exactly like a file.
@@ -147,7 +147,7 @@ class SimSource:
         self.realtime = self.speed > 0
         self.block_s = _check_block(block_s)
         self._closed = threading.Event()
-        from models.simulator import SAMPLE_RATE, SimulatorError, simulate_roast
+        from firstcrack.models.sim.simulator import SAMPLE_RATE, SimulatorError, simulate_roast
 
         try:
             audio, self.truth = simulate_roast(self.seed, duration_s=duration_s)

@@ -36,15 +36,15 @@ from typing import Any
 
 import numpy as np
 
-from agent.config import AudioConfig
-from agent.sources.base import (
+from firstcrack.agent.config import AudioConfig
+from firstcrack.agent.sources.base import (
     TARGET_RATE,
     SourceError,
     SourceStats,
     StreamingResampler,
 )
-from agent.sources.channels import MultiResampler, downmixer
-from agent.sources.devices import STREAMS, load_sounddevice
+from firstcrack.agent.sources.channels import MultiResampler, downmixer
+from firstcrack.agent.sources.devices import STREAMS, load_sounddevice
 
 log = logging.getLogger("firstcrack.audio")
 
