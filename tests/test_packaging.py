@@ -290,3 +290,25 @@ def test_docker_image_is_the_runtime_install_as_a_non_root_user() -> None:
     assert env["ORT_DISABLE_TELEMETRY"] == "1"
     created = re.search(r"install -d -o firstcrack -g firstcrack -m 0750 (.+)", code)
     assert created and set(created.group(1).split()) == set(volumes)
+
+
+def test_an_install_puts_only_the_firstcrack_namespace_in_site_packages(tmp_path: Path) -> None:
+    """`pip install .` (no deps, no network): one top-level package, with the shipped models.
+
+    Built from a copy of the source, so no build/ left by an earlier build can leak in."""
+    import shutil
+
+    source, target = tmp_path / "src", tmp_path / "site"
+    shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(
+        ".venv", ".git", "runs", "build", "*.egg-info", "__pycache__", ".*_cache"))
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps",
+                    "--no-build-isolation", "--target", str(target), str(source)],
+                   check=True, capture_output=True, text=True, timeout=240)
+    top = {p.name for p in target.iterdir() if not p.name.endswith(".dist-info")}
+    assert top <= {"firstcrack", "bin"}, top
+    installed = target / "firstcrack"
+    assert not (installed / "__init__.py").exists()  # a namespace: room for nothing else
+    for shipped in ("models/demo/ear.json", "models/pretrained/mn04/mn04_backbone.onnx",
+                    "models/ast-demo/detection_profile.json", "models/data/popcorn/pops_16k.npz",
+                    "agent/cli/table.py", "models/contracts.py"):
+        assert (installed / shipped).is_file(), shipped
