@@ -235,6 +235,37 @@ def check_provided(provider: str, topic: Topic, values: Mapping[str, Any]) -> No
             "(agent/core/payload_schema.py)")
 
 
+class Providers:
+    """One runtime's payload providers, each asked for its values and checked."""
+
+    def __init__(self) -> None:
+        self._all: list[PayloadProvider] = []
+
+    def add(self, provider: PayloadProvider) -> None:
+        if provider.provider not in PROVIDERS:
+            raise ValueError(f"{provider.provider!r} is not a declared payload provider")
+        if any(p.provider == provider.provider for p in self._all):
+            raise ValueError(f"{provider.provider!r} already provides its keys")
+        self._all.append(provider)
+
+    def values(self, topic: Topic, clock: RoastClock) -> dict[str, Any]:
+        """Every provider's values for `topic`; PayloadSchemaError for undeclared keys."""
+        out: dict[str, Any] = {}
+        for provider in self._all:
+            values = provider.payload_values(topic, clock)
+            check_provided(provider.provider, topic, values)
+            out.update(values)
+        return out
+
+
+HEALTH_KEYS = frozenset(f.key for f in FIELDS if f.health)
+
+
+def health_of(state: Mapping[str, Any]) -> dict[str, Any]:
+    """The health counters among `state` values: a change re-publishes the state."""
+    return {key: value for key, value in state.items() if key in HEALTH_KEYS}
+
+
 _KIND_TYPES: dict[str, tuple[type, ...]] = {
     "number": (int, float), "integer": (int,), "string": (str,), "boolean": (bool,),
     "timestamp": (str,), "object": (dict,),

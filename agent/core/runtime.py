@@ -24,7 +24,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 import numpy as np
@@ -48,12 +48,11 @@ from firstcrack.agent.core.events import (
 )
 from firstcrack.agent.core.messages import FirstCrackEvent, RoastState, Telemetry
 from firstcrack.agent.core.payload_schema import (
-    PROVIDERS,
     PayloadProvider,
+    Providers,
     RoastClock,
     Topic,
-    check_provided,
-    fields,
+    health_of,
 )
 from firstcrack.agent.core.roast import Phase, Roast
 from firstcrack.agent.core.roast_view import RoastView
@@ -103,29 +102,18 @@ class Runtime:
         self.corrections = Corrections()  # the user's marks for this roast
         self.crack_end = crack_end
         # Components that add declared keys to telemetry and state (payload_schema.py).
-        self._providers: list[PayloadProvider] = []
-        self._health_keys = frozenset(f.key for f in fields("state") if f.health)
+        self._providers = Providers()
         self._last_health: dict[str, Any] = {}
         self.add_provider(DevelopmentFields(self._roast, crack_end))
         self.add_provider(self.corrections)
 
     def add_provider(self, provider: PayloadProvider) -> None:
         """Add a component's declared keys to every telemetry and state from now on."""
-        if provider.provider not in PROVIDERS:
-            raise ValueError(f"{provider.provider!r} is not a declared payload provider")
-        if any(p.provider == provider.provider for p in self._providers):
-            raise ValueError(f"{provider.provider!r} already provides its keys")
-        self._providers.append(provider)
+        self._providers.add(provider)
 
     def _provided(self, topic: Topic) -> dict[str, Any]:
-        """Every provider's values for `topic`, each checked against its declaration."""
         clock = RoastClock(self._roast.roast_start_s, self._stream_s, self._wall)
-        out: dict[str, Any] = {}
-        for provider in self._providers:
-            values: Mapping[str, Any] = provider.payload_values(topic, clock)
-            check_provided(provider.provider, topic, values)
-            out.update(values)
-        return out
+        return self._providers.values(topic, clock)
 
     # -- time ------------------------------------------------------------
     def _wall(self, stream_s: float) -> float:
@@ -274,7 +262,7 @@ class Runtime:
 
     def _snapshot_locked(self) -> RoastState:
         extra = self._provided("state")
-        self._last_health = self._health_of(extra)
+        self._last_health = health_of(extra)
         return roast_state(self._roast, self._stream_s, self._wall, self._settings, extra,
                            dropped_windows=self.dropped_windows)
 
@@ -285,13 +273,10 @@ class Runtime:
             return RoastView(self._stream_s, det.roast_start_s, det.roast_end_s,
                              tuple(self.corrections.marks), self._settings, self._anchor)
 
-    def _health_of(self, values: Mapping[str, Any]) -> dict[str, Any]:
-        return {key: value for key, value in values.items() if key in self._health_keys}
-
     def _health_locked(self) -> dict[str, Any]:
         """The health counters now (a change re-publishes the state, at most every
         STATE_REFRESH_S stream seconds)."""
-        return self._health_of(self._provided("state")) if self._health_keys else {}
+        return health_of(self._provided("state"))
 
     def submit(self, command: Command) -> None:
         """The front door for commands, from any thread; applied by the scoring thread."""
