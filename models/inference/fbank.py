@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from firstcrack.models.contracts import SAMPLE_RATE
 from firstcrack.models.inference.features import (
     FFT_LENGTH,
     FRAME_LENGTH,
@@ -66,7 +67,7 @@ class FastFbank:
     def __init__(self, config: FeatureConfig | object) -> None:
         self.config = cfg = as_feature_config(config)
         self.sample_rate = cfg.sampling_rate
-        if self.sample_rate != 16000:
+        if self.sample_rate != SAMPLE_RATE:
             raise FbankError(f"AST features are defined at 16 kHz, not {self.sample_rate} Hz")
         self.max_length = cfg.max_length
         self.num_mel_bins = cfg.num_mel_bins

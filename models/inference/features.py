@@ -32,6 +32,8 @@ from typing import Any
 
 import numpy as np
 
+from firstcrack.models.contracts import SAMPLE_RATE
+
 FRAME_LENGTH = 400
 """Samples per frame (25 ms at 16 kHz)."""
 FRAME_SHIFT = 160
@@ -59,7 +61,7 @@ class FeatureConfig:
     normalising, whatever `padding_value` says, and never returns a mask to a classifier.
     """
 
-    sampling_rate: int = 16000
+    sampling_rate: int = SAMPLE_RATE
     num_mel_bins: int = 128
     max_length: int = 1024
     """Frames of 10 ms the model takes (shorter input is padded, longer truncated)."""
@@ -142,7 +144,7 @@ def kaldi_mel(hz: float | np.ndarray) -> np.ndarray:
 
 def kaldi_mel_filters(
     num_mel_bins: int,
-    sample_rate: int = 16000,
+    sample_rate: int = SAMPLE_RATE,
     fft_length: int = FFT_LENGTH,
     low_hz: float = LOW_HZ,
     high_hz: float | None = None,

@@ -20,6 +20,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from firstcrack.models.contracts import SAMPLE_RATE
 from firstcrack.models.datasets.records import Chunk
 from firstcrack.models.inference.fbank import FastFbank
 
@@ -65,7 +66,7 @@ class Augmenter:
 
     def __init__(
         self, config: AugmentConfig, backgrounds: Sequence[np.ndarray] = (), seed: int = 0,
-        sample_rate: int = 16_000,
+        sample_rate: int = SAMPLE_RATE,
     ) -> None:
         self.config = config
         self.backgrounds = list(backgrounds)
@@ -131,7 +132,7 @@ class ChunkFeatureDataset(Dataset):
     def _features(self, waves: Sequence[np.ndarray]) -> torch.Tensor:
         if self._fast is not None and len({len(w) for w in waves}) == 1:
             return torch.from_numpy(self._fast(np.stack(waves).astype(np.float32, copy=False)))
-        out = self.extractor(list(waves), sampling_rate=16_000, return_tensors="pt")  # type: ignore[operator]
+        out = self.extractor(list(waves), sampling_rate=SAMPLE_RATE, return_tensors="pt")  # type: ignore[operator]
         return out["input_values"]
 
     def __len__(self) -> int:

@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from firstcrack.models.contracts import UserError
+from firstcrack.models.contracts import SAMPLE_RATE, UserError
 from firstcrack.models.extras import require
 from firstcrack.models.inference.backends import OnnxClassifier, onnx_session
 from firstcrack.models.inference.classifier import ModelLoadError, load_classifier
@@ -140,7 +140,7 @@ def demo_windows(window_samples: int, n: int = 4, seed: int = 0) -> np.ndarray:
         for start in rng.integers(0, window_samples - 400, size=5 * (i + 1)):
             burst = rng.standard_normal(400) * np.exp(-np.arange(400) / 80.0)
             out[i, start : start + 400] += level * burst
-        out[i] += level * 0.2 * np.sin(2 * np.pi * 180.0 * t / 16_000)
+        out[i] += level * 0.2 * np.sin(2 * np.pi * 180.0 * t / SAMPLE_RATE)
     return out
 
 
