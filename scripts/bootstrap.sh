@@ -4,7 +4,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PACKAGES=(mosquitto libportaudio2 libsndfile1 pulseaudio pulseaudio-utils libasound2-plugins)
+# chromium + chromium-driver: the dashboard's browser test (tests/test_dashboard_browser.py).
+APT_PACKAGES=(mosquitto libportaudio2 libsndfile1 pulseaudio pulseaudio-utils libasound2-plugins
+              chromium chromium-driver)
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
   dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")

@@ -50,6 +50,7 @@ class AgentProcess:
                 "FIRSTCRACK_MQTT__RECONNECT_MIN_S": "0.2",
                 "FIRSTCRACK_MQTT__RECONNECT_MAX_S": "1.0",
                 "FIRSTCRACK_MODEL": "demo",
+                "FIRSTCRACK_DASHBOARD__PORT": "0",  # any free port: agents never clash
                 **(env or {}),
             }
         )

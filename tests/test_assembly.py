@@ -14,6 +14,8 @@ import pytest
 from firstcrack.agent.artisan.bridge import ArtisanBridge
 from firstcrack.agent.config import AgentConfig, ConfigError
 from firstcrack.agent.core.sinks import JsonLinesSink
+from firstcrack.agent.dashboard.hub import Hub
+from firstcrack.agent.dashboard.roaster_view import RoasterView
 from firstcrack.agent.live.app import Agent, AgentParts, ordered_sinks
 from firstcrack.agent.live.chain import build_chain
 from firstcrack.agent.mqtt import MqttSink
@@ -46,10 +48,10 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def test_ordered_sinks_put_artisan_then_mqtt_then_outputs_then_the_recorder() -> None:
-    a, m, j1, j2, r = (object() for _ in range(5))
-    assert ordered_sinks(a, m, [j1, j2], r) == [a, m, j1, j2, r]  # type: ignore[arg-type]
-    assert ordered_sinks(None, None, [j1], r) == [j1, r]  # type: ignore[arg-type]
+def test_ordered_sinks_put_artisan_mqtt_outputs_dashboard_then_the_recorder() -> None:
+    a, m, j1, j2, d, r = (object() for _ in range(6))
+    assert ordered_sinks(a, m, [j1, j2], d, r) == [a, m, j1, j2, d, r]  # type: ignore[arg-type]
+    assert ordered_sinks(None, None, [j1], None, r) == [j1, r]  # type: ignore[arg-type]
 
 
 def test_the_agent_wires_every_sink_in_that_order(tmp_path: Path) -> None:
@@ -60,9 +62,9 @@ def test_the_agent_wires_every_sink_in_that_order(tmp_path: Path) -> None:
         "artisan": {"enabled": True, "host": "127.0.0.1", "port": _free_port()},
     })
     out = JsonLinesSink()
-    agent = Agent(AgentParts(config, NoSource(), Model(), [out]))
+    agent = Agent(AgentParts(config, NoSource(), Model(), [out]), dashboard=Hub())
     kinds = [type(s) for s in agent.runtime.sinks]
-    assert kinds == [ArtisanBridge, MqttSink, JsonLinesSink, Recorder]
+    assert kinds == [ArtisanBridge, MqttSink, JsonLinesSink, RoasterView, Recorder]
     assert agent.runtime.sinks[2] is out
     without = Agent(AgentParts(config, NoSource(), Model(), [out]), mqtt=False)
     assert [type(s) for s in without.runtime.sinks] == [ArtisanBridge, JsonLinesSink, Recorder]

@@ -139,6 +139,8 @@ def test_the_runtime_layers_depend_one_way() -> None:
     }
     broken = [b for folder, allowed in rules.items() for b in _broken(folder, allowed)]
     edges = _p("agent.sources", "agent.mqtt", "agent.artisan", "agent.recording")
+    broken += _broken("agent/dashboard", runtime + _p("agent.dashboard"))
+    edges += _p("agent.dashboard")
     broken += _broken("agent/live", runtime + edges + _p("agent.live"))
     above = runtime + edges + _p("agent.live", "models.sim")
     broken += _broken("agent/offline", above + _p("agent.offline"))
@@ -150,7 +152,8 @@ def test_the_runtime_layers_depend_one_way() -> None:
 def test_the_runtime_never_imports_the_lifecycle_and_the_simulator_only_lazily() -> None:
     broken = []
     for folder in ("agent/core", "agent/config", "agent/sources", "agent/mqtt",
-                   "agent/artisan", "agent/recording", "agent/live", "agent/offline",
+                   "agent/artisan", "agent/recording", "agent/dashboard", "agent/live",
+                   "agent/offline",
                    "agent/setup", "agent/demo", "agent/cli"):
         lifecycle = _p(*(f"models.{p}" for p in LIFECYCLE))
         for path in _py_files(folder):

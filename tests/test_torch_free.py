@@ -196,10 +196,11 @@ import runpy, sys
 import firstcrack.agent.sources
 full = firstcrack.agent.sources.SimSource
 firstcrack.agent.sources.SimSource = lambda seed, speed: full(seed, speed=speed, duration_s=60.0)
-sys.argv = ["firstcrack", "demo", "--speed", "20"]
+sys.argv = ["firstcrack", "demo", "--speed", "20", "--port", "0"]
 runpy.run_module("firstcrack.agent.cli", run_name="__main__", alter_sys=True)
 """
     done, modules = run_isolated(code=code)
     assert done.returncode in (0, 1), done.stderr[-3000:]
     assert "model: demo (onnx)" in done.stdout and "summary" in done.stdout, done.stdout
+    assert "dashboard: http://127.0.0.1:" in done.stdout  # served while the roast runs
     assert not modules & set(HEAVY), sorted(modules & set(HEAVY))

@@ -25,7 +25,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def main(args: argparse.Namespace) -> int:
     from firstcrack.agent.core.sinks import JsonLinesSink
-    from firstcrack.agent.live.app import build_agents, run_agents
+    from firstcrack.agent.dashboard.hub import Hub
+    from firstcrack.agent.live.app import build_agents, run_agents, serve_dashboard
     from firstcrack.agent.sources import open_source, open_sources
 
     config = options.config_from_args(args)
@@ -46,6 +47,13 @@ def main(args: argparse.Namespace) -> int:
             return []
         return [JsonLinesSink(tag={"agent_id": agent_id} if many else None)]
 
-    agents = build_agents(config, sources, scorer, extra_sinks=jsonl, mqtt=not args.no_mqtt)
-    run_agents(agents)
+    hub = Hub() if config.dashboard.enabled else None
+    agents = build_agents(config, sources, scorer, extra_sinks=jsonl, mqtt=not args.no_mqtt,
+                          dashboard=hub)
+    server = None if hub is None else serve_dashboard(config.dashboard, hub, agents)
+    try:
+        run_agents(agents)
+    finally:
+        if server is not None:
+            server.close()
     return 0

@@ -110,4 +110,6 @@ def redacted(config: AgentConfig) -> dict[str, Any]:
     data = config.model_dump(mode="json")
     if data["mqtt"].get("password") is not None:
         data["mqtt"]["password"] = "***"
+    if data["dashboard"].get("token") is not None:
+        data["dashboard"]["token"] = "***"
     return data

@@ -16,6 +16,7 @@ from firstcrack.agent.config.sections import (
     ArtisanConfig,
     AudioConfig,
     ControllerConfig,
+    DashboardConfig,
     MqttConfig,
     RecordingConfig,
     RoasterConfig,
@@ -66,6 +67,7 @@ class AgentConfig(Section):
     artisan: ArtisanConfig = ArtisanConfig()
     controller: ControllerConfig = ControllerConfig()
     recording: RecordingConfig = RecordingConfig()
+    dashboard: DashboardConfig = DashboardConfig()
     roasters: list[RoasterConfig] = Field(default_factory=list, max_length=16)
     _profile: ProfileInForce | None = PrivateAttr(None)
 

@@ -199,3 +199,35 @@ class RecordingConfig(Section):
     min_free_gb: float = Field(1.0, ge=0, le=100_000)
     max_roast_min: float = Field(45.0, ge=1, le=600)
 
+
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "::1", "localhost"})
+
+
+class DashboardConfig(Section):
+    """The live dashboard the agent serves (agent/dashboard/, README "Dashboard").
+
+    Bound to loopback (the default), writes need no token: only this machine reaches it.
+    Bound to anything else, `token` is required (the agent refuses to start without it)
+    and every write must carry it. `port` 0 takes any free port (tests, several agents).
+    """
+
+    enabled: bool = True
+    host: str = Field("127.0.0.1", min_length=1, max_length=255)
+    port: int = Field(8787, ge=0, le=65535)
+    token: str | None = Field(None, min_length=16, max_length=256)
+    ingress_from: str | None = Field(None, min_length=1, max_length=64)
+    """The address of Home Assistant's ingress proxy (172.30.32.2 in an add-on): its
+    requests, which Home Assistant authenticated, may write without the token."""
+
+    @model_validator(mode="after")
+    def _token_off_loopback(self) -> DashboardConfig:
+        if self.enabled and self.host not in LOOPBACK_HOSTS and self.token is None:
+            raise ValueError(
+                f"host {self.host} is reachable from other machines: set dashboard.token "
+                "(at least 16 characters) so that only you can press its buttons, or bind "
+                "dashboard.host to 127.0.0.1")
+        return self
+
+    @property
+    def loopback(self) -> bool:
+        return self.host in LOOPBACK_HOSTS

@@ -127,7 +127,11 @@ FIELDS: tuple[PayloadField, ...] = (
                                {"unit_of_measurement": "1/min", "state_class": "measurement",
                                 "expire_after": True})),
     # --- state: retained, on every change ---
-    PayloadField("phase", _S, "string", "detector", "`idle`, `armed` or `first_crack`"),
+    PayloadField("phase", _S, "string", "detector", "`idle`, `armed` or `first_crack`",
+                 entity=Entity("sensor", "phase", "Roast phase", "{{ value_json.phase }}",
+                               {"device_class": "enum",
+                                "options": ["idle", "armed", "first_crack"],
+                                "icon": "mdi:coffee", "qos": 1})),
     PayloadField("first_crack", _S, "boolean", "detector", "first crack confirmed this roast",
                  entity=Entity("binary_sensor", "first_crack_this_roast",
                                "First crack this roast",

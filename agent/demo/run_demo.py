@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import tempfile
 import threading
 from typing import Any
@@ -97,11 +98,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--speed", type=float, default=40.0, help="replay speed (default: 40)")
     parser.add_argument("--broker", help="use an external broker HOST[:PORT] instead")
     parser.add_argument("--backend", choices=["auto", "onnx", "torch"], default="auto")
+    parser.add_argument("--port", type=int, default=8787,
+                        help="dashboard port on 127.0.0.1 (default: 8787; 0: any free port)")
+    parser.add_argument("--hold", action="store_true",
+                        help="keep the dashboard open after the roast ends, until Ctrl-C")
 
 
 def main(args: argparse.Namespace) -> int:
     from firstcrack.agent.config import load_config
-    from firstcrack.agent.live.app import Agent, AgentParts
+    from firstcrack.agent.dashboard.hub import Hub
+    from firstcrack.agent.live.app import Agent, AgentParts, serve_dashboard
     from firstcrack.agent.sources import SimSource
     from firstcrack.models.inference.classifier import load_classifier
 
@@ -125,6 +131,7 @@ def main(args: argparse.Namespace) -> int:
                 "backend": args.backend,
                 "log_level": "WARNING",
                 "mqtt": {"host": host, "port": port, "reconnect_min_s": 0.2},
+                "dashboard": {"port": args.port},
             },
         )
         base = f"firstcrack/{config.agent_id}"
@@ -133,13 +140,31 @@ def main(args: argparse.Namespace) -> int:
         source = SimSource(args.seed, speed=args.speed)
         scorer = load_classifier("demo", backend=config.backend)
         print(f"model: demo ({scorer.backend}); subscribed to {base}/#\n", flush=True)
-        agent = Agent(AgentParts(config, source, scorer, []))
+        hub = Hub()
+        agent = Agent(AgentParts(config, source, scorer, []), dashboard=hub)
+        server = serve_dashboard(config.dashboard, hub, [agent])
+        if server is not None:
+            print(f"dashboard: {server.url}\n", flush=True)
         agent.run()
         watcher.close()
         _summary(source.truth, watcher, agent)
+        if server is not None:
+            if args.hold:
+                _hold(server.url)
+            server.close()
     if broker is not None:
         broker.stop()
     return 0 if watcher.events or not source.truth.crack else 1
+
+
+def _hold(url: str) -> None:
+    """Keep serving the dashboard (it runs on its own thread) until Ctrl-C."""
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # the agent had taken it
+    print(f"\nthe dashboard stays open at {url}; Ctrl-C to stop", flush=True)
+    try:
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        pass
 
 
 def _summary(truth: Any, watcher: DemoWatcher, agent: Any) -> None:
@@ -169,4 +194,5 @@ def _summary(truth: Any, watcher: DemoWatcher, agent: Any) -> None:
 
 
 if __name__ == "__main__":  # pragma: no cover
-    raise SystemExit(main(argparse.Namespace(seed=7, speed=40.0, broker=None, backend="auto")))
+    raise SystemExit(main(argparse.Namespace(seed=7, speed=40.0, broker=None, backend="auto",
+                                             port=8787, hold=False)))

@@ -13,16 +13,21 @@ import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from firstcrack.agent.config import AgentConfig, check_setting
+from firstcrack.agent.config import AgentConfig, DashboardConfig, check_setting
 from firstcrack.agent.core.command_queue import RestoreSettings, RoastCommand
 from firstcrack.agent.core.payload_schema import RoastClock, Topic
 from firstcrack.agent.core.settings import RUNTIME_SETTING_NAMES
 from firstcrack.agent.core.sinks import Sink
+from firstcrack.agent.dashboard.hub import Hub
+from firstcrack.agent.dashboard.roaster_view import RoasterView
 from firstcrack.agent.live.chain import build_chain
 from firstcrack.agent.live.loop import LiveLoop
 from firstcrack.agent.mqtt.controller import ControllerLifecycle
+
+if TYPE_CHECKING:
+    from firstcrack.agent.dashboard.server import DashboardServer
 
 log = logging.getLogger("firstcrack.app")
 
@@ -66,18 +71,20 @@ def restored_settings(config: AgentConfig, store: Any | None) -> RestoreSettings
 
 
 def ordered_sinks(
-    artisan: Sink | None, mqtt: Sink | None, outputs: Sequence[Sink], recorder: Sink | None
+    artisan: Sink | None, mqtt: Sink | None, outputs: Sequence[Sink],
+    dashboard: Sink | None, recorder: Sink | None,
 ) -> list[Sink]:
     """The order in which every announcement reaches the sinks, and why.
 
     1. Artisan: its FCs push must not wait behind the MQTT outbox's disk write.
     2. MQTT: an event is in the durable outbox before anything else reports it, so an
-       event a user sees as a JSON line is already safe from a broker outage.
+       event a user sees as a JSON line or on the dashboard is already safe from a
+       broker outage.
     3. The caller's outputs (JSON lines on stdout), in the caller's order.
-    4. The recorder: it writes files, and records what was announced.
+    4. The dashboard: it only queues for its browsers, never waits.
+    5. The recorder: it writes files, and records what was announced.
     """
-    return [s for s in (artisan, mqtt) if s is not None] + list(outputs) + (
-        [recorder] if recorder is not None else [])
+    return [s for s in (artisan, mqtt, *outputs, dashboard, recorder) if s is not None]
 
 
 class SourceHealth:
@@ -104,7 +111,9 @@ class Agent:
         parts: AgentParts,
         mqtt: bool = True,
         cond: threading.Condition | None = None,
+        dashboard: Hub | None = None,
     ) -> None:
+        """`dashboard`: the hub of a dashboard that shows this roaster (agent/dashboard/)."""
         from firstcrack.agent.live.persist import SettingsStore
 
         config = parts.config
@@ -127,10 +136,21 @@ class Agent:
 
             self.artisan = ArtisanBridge(config.artisan, self._roast_from("artisan"))
         self.recorder = self._recorder(parts.scorer.name)
+        self.view = None if dashboard is None else RoasterView(config.agent_id, dashboard,
+                                                               self.connections)
         self.runtime.sinks = ordered_sinks(self.artisan, self.mqtt_sink, parts.sinks,
-                                           self.recorder)
+                                           self.view, self.recorder)
         self.loop = LiveLoop(self.source, self.chain, cond=cond)
         self.loop.audio_taps.append(self.recorder.audio)
+
+    def connections(self) -> dict[str, str]:
+        """What the dashboard shows of this roaster's links (read from any thread)."""
+        mqtt = "off" if self.mqtt_sink is None else (
+            "connected" if self.mqtt_sink.connected else "offline")
+        links = {"mqtt": mqtt}
+        if self.artisan is not None:
+            links["artisan"] = f"{self.artisan.clients} connected"
+        return links
 
     def _mqtt_sink(self, model_name: str, wanted: bool) -> Any:
         """The MQTT sink, or None when MQTT is off (then the controller topics are too)."""
@@ -251,10 +271,12 @@ def build_agents(
     scorer: Any,
     extra_sinks: Any = None,
     mqtt: bool = True,
+    dashboard: Hub | None = None,
 ) -> list[Agent]:
     """One `Agent` per configured roaster (or the single top-level one), sharing the scorer.
 
-    `extra_sinks(agent_id)` may return more sinks for a roaster (e.g. JSON lines).
+    `extra_sinks(agent_id)` may return more sinks for a roaster (e.g. JSON lines);
+    `dashboard` is the hub of the dashboard that shows them (`serve_dashboard`).
     """
     roaster_configs = (
         [config.for_roaster(r) for r in config.roasters] if config.roasters else [config]
@@ -266,5 +288,26 @@ def build_agents(
     for roaster_config, source in zip(roaster_configs, sources, strict=True):
         sinks = list(extra_sinks(roaster_config.agent_id)) if extra_sinks else []
         parts = AgentParts(roaster_config, source, scorer, sinks)
-        agents.append(Agent(parts, mqtt=mqtt, cond=cond))
+        agents.append(Agent(parts, mqtt=mqtt, cond=cond, dashboard=dashboard))
     return agents
+
+
+def serve_dashboard(config: DashboardConfig, hub: Hub,
+                    agents: Sequence[Agent]) -> DashboardServer | None:
+    """Start the dashboard that shows `agents` (built with `dashboard=hub`).
+
+    When its port cannot be bound, the agent runs on without it: the error is logged with
+    the key to change, and None returned. The detector is the job; the page is a view.
+    """
+    from firstcrack.agent.dashboard.server import DashboardServer, Roaster
+
+    roasters = [Roaster(a.view, a.runtime.submit) for a in agents if a.view is not None]
+    try:
+        server = DashboardServer(config, hub, roasters)
+    except OSError as exc:
+        log.error("dashboard: cannot listen on %s:%d (%s); set dashboard.port, or "
+                  "dashboard.enabled: false. The agent runs without it.",
+                  config.host, config.port, exc.strerror or exc)
+        return None
+    server.start()
+    return server

@@ -160,6 +160,18 @@ def discovery_messages(
                 "retain": False,
             },
         ),
+        (
+            "button",
+            "drop",
+            {
+                "name": "End roast (DROP)",
+                "command_topic": topics.roast_set,
+                "payload_press": "drop",
+                "icon": "mdi:stop-circle-outline",
+                "qos": 1,
+                "retain": False,
+            },
+        ),
         *learning_entities(topics, _only_event("false_alarm")),
     ]
     device = _device(topics.agent_id, model_name, sw_version)

@@ -1,0 +1,1 @@
+"""The live dashboard the agent serves to a browser (README, "Dashboard")."""
