@@ -76,14 +76,16 @@ def test_the_idle_check_hears_what_the_ear_does_not(monkeypatch: pytest.MonkeyPa
 
 
 def test_gate_only_for_an_ast_and_not_when_off(ear: LoudEar) -> None:
-    assert chain_module.ear_gate(AgentConfig(), Ast()) is not None
-    assert chain_module.ear_gate(AgentConfig(), ear) is None
-    assert chain_module.ear_gate(AgentConfig().with_detector(gate="off"), Ast()) is None
+    assert chain_module.wants_gate(AgentConfig(), Ast())
+    assert not chain_module.wants_gate(AgentConfig(), ear)
+    assert not chain_module.wants_gate(AgentConfig().with_detector(gate="off"), Ast())
 
     class Fake:
         name = "fake"
 
-    assert chain_module.ear_gate(AgentConfig(), Fake()) is None
+    assert not chain_module.wants_gate(AgentConfig(), Fake())
+    assert chain_module.build_chain(AgentConfig(), Ast()).driver.gate is not None
+    assert chain_module.build_chain(AgentConfig(), Fake()).driver.gate is None
 
 
 def test_env_turns_the_gate_off() -> None:

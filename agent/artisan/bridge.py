@@ -36,6 +36,7 @@ from firstcrack.agent.artisan.protocol import (
     FCE_EVENT,
     FCS_EVENT,
     MAX_MESSAGE_BYTES,
+    SCS_EVENT,
     Incoming,
     ProtocolError,
     add_event,
@@ -174,6 +175,9 @@ class ArtisanBridge:
     def event(self, e: FirstCrackEvent) -> None:
         if e.event_type == FIRST_CRACK_END:
             self._push(add_event(FCE_EVENT))
+            return
+        if e.event_type == "second_crack":  # SCs; no SCe: the agent does not decide one
+            self._push(add_event(SCS_EVENT))
             return
         if e.event_type == "false_alarm":  # Artisan has no "unmark": the flag drops to 0
             with self._lock:

@@ -39,6 +39,8 @@ ADD_EVENT = "addEvent"
 EVENT_NODE = "event"
 FCS_EVENT = "firstCrackBeginningEvent"
 FCE_EVENT = "firstCrackEndEvent"
+SCS_EVENT = "secondCrackBeginningEvent"
+"""Artisan's SCs mark (its WebSocket `addEvent` names: wsport.py's SCs_node)."""
 MAX_MESSAGE_BYTES = 64 * 1024
 
 

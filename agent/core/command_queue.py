@@ -28,8 +28,10 @@ if TYPE_CHECKING:
     from firstcrack.agent.core.roast import Roast
     from firstcrack.agent.core.settings import RuntimeSettings
 
-RoastAction = Literal["start", "drop", "reset", "first_crack_now", "false_alarm"]
-CORRECTIONS: tuple[str, ...] = ("first_crack_now", "false_alarm")
+RoastAction = Literal["start", "drop", "reset", "first_crack_now", "false_alarm",
+                      "second_crack_now", "second_crack_false_alarm"]
+CORRECTIONS: tuple[str, ...] = ("first_crack_now", "false_alarm", "second_crack_now",
+                                "second_crack_false_alarm")
 """Roast actions that are the user's corrections (docs/RECORDINGS.md); the runtime
 applies them itself, because they record a mark and may publish an event."""
 
@@ -61,6 +63,16 @@ class RestoreSettings:
 
 
 @dataclass(frozen=True)
+class SecondCrackScore:
+    """The ear's second-crack probability for one of its windows, scored on the capture
+    thread (the ear gate in front of an AST); the runtime decides on it."""
+
+    end_s: float
+    probability: float
+    origin: str = "ear"
+
+
+@dataclass(frozen=True)
 class Resync:
     """Re-announce the settings and the roast state as they are (a UI must snap back
     after a rejected `/set`, or Home Assistant came back online)."""
@@ -68,7 +80,7 @@ class Resync:
     origin: str = "mqtt"
 
 
-Command = SetSetting | RoastCommand | RestoreSettings | Resync
+Command = SetSetting | RoastCommand | RestoreSettings | Resync | SecondCrackScore
 
 
 class CommandQueue:
@@ -134,6 +146,6 @@ def apply_command(
         if settings.armed != roast.armed:
             return dataclasses.replace(settings, armed=roast.armed)
         return settings
-    if isinstance(command, Resync):
+    if isinstance(command, Resync | SecondCrackScore):
         return settings
     raise ValueError(f"not a command: {command!r}")

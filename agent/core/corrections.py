@@ -25,7 +25,11 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from firstcrack.agent.core.events import false_alarm_event, user_first_crack_event
+from firstcrack.agent.core.events import (
+    false_alarm_event,
+    second_crack_event,
+    user_first_crack_event,
+)
 from firstcrack.agent.core.messages import FirstCrackEvent, iso_utc
 from firstcrack.agent.core.payload_schema import RoastClock, Topic
 from firstcrack.agent.core.roast import Roast
@@ -33,7 +37,10 @@ from firstcrack.agent.core.roast_view import MarkKind, UserMark
 
 log = logging.getLogger("firstcrack.corrections")
 
-_KINDS: dict[str, MarkKind] = {"first_crack_now": "first_crack", "false_alarm": "false_alarm"}
+_KINDS: dict[str, MarkKind] = {
+    "first_crack_now": "first_crack", "false_alarm": "false_alarm",
+    "second_crack_now": "second_crack", "second_crack_false_alarm": "second_crack_false_alarm",
+}
 
 
 class Corrections:
@@ -58,12 +65,16 @@ class Corrections:
         wall: Callable[[float], float],
         model: str,
         last_event: FirstCrackEvent | None,
+        last_second_crack: FirstCrackEvent | None = None,
     ) -> FirstCrackEvent | None:
-        """Record the mark; the event to publish (a user first crack or a false alarm), if any."""
+        """Record the mark; the event to publish (a user first or second crack, or a false
+        alarm), if any."""
         if action not in _KINDS:
             raise ValueError(f"not a correction: {action!r}")
         self.follow(roast)
         self.marks.append(UserMark(_KINDS[action], round(now_s, 3), iso_utc(wall(now_s)), origin))
+        if action.startswith("second_crack"):
+            return _second_crack(action, origin, roast, now_s, wall, model, last_second_crack)
         if action == "first_crack_now":
             confirmation = roast.confirm_by_user(now_s)
             if confirmation is None:
@@ -94,6 +105,24 @@ class Corrections:
         for mark in self.marks:
             standing = mark.audio_s if mark.kind == "first_crack" else None
         return standing
+
+
+def _second_crack(action: str, origin: str, roast: Roast, now_s: float,
+                  wall: Callable[[float], float], model: str,
+                  last: FirstCrackEvent | None) -> FirstCrackEvent | None:
+    """`second_crack_now` confirms second crack for the user; `second_crack_false_alarm`
+    withdraws the agent's (a `false_alarm` naming it). Otherwise a label only."""
+    if action == "second_crack_now":
+        confirmation = roast.second_crack_by_user(now_s)
+        if confirmation is None:
+            log.info("second_crack_now kept as a label (no roast runs, or it was confirmed)")
+            return None
+        return second_crack_event(confirmation, roast, wall, model, source="user")
+    if roast.retract_second_crack() is None or last is None:
+        log.info("second_crack_false_alarm kept as a label (no second crack is confirmed)")
+        return None
+    log.info("second crack %s withdrawn as a false alarm", last.event_id)
+    return false_alarm_event(last, now_s, roast, wall, origin)
 
 
 def _why_label_only(roast: Roast) -> str:

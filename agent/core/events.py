@@ -16,6 +16,7 @@ from firstcrack.agent.core.messages import (
     FalseAlarmEvent,
     FirstCrackEvent,
     RoastState,
+    SecondCrackEvent,
     Telemetry,
     iso_utc,
 )
@@ -72,6 +73,19 @@ def user_first_crack_event(
     c = confirmation
     fields = _event_fields(c.detected_s, c, roast, wall, c.probability, 0, model)
     return FirstCrackEvent(**fields, source="user")
+
+
+def second_crack_event(
+    confirmation: Confirmation, roast: Roast, wall: WallClock, model: str,
+    source: str = "agent",
+) -> SecondCrackEvent:
+    """The event for a second-crack confirmation: dated when it was known, back-dated onset."""
+    c = confirmation
+    positives = c.positive_windows if source == "agent" else 0
+    fields = _event_fields(c.detected_s, c, roast, wall, c.probability, positives, model)
+    first = roast.confirmation
+    since = None if first is None else round(c.onset_s - first.onset_s, 1)
+    return SecondCrackEvent(**fields, source=source, since_first_crack_s=since)
 
 
 def false_alarm_event(

@@ -23,6 +23,7 @@ by other threads for reporting only.
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Callable
 from typing import Protocol
 
 import numpy as np
@@ -47,7 +48,10 @@ class EarGate:
     def __init__(self, ear: Scorer, ear_window_s: float, ear_hop_s: float,
                  wake_threshold: float, idle_check_s: float, sample_rate: int = SAMPLE_RATE,
                  stream: str = "", wake_windows: int = WAKE_WINDOWS,
-                 wake_span_s: float = WAKE_SPAN_S) -> None:
+                 wake_span_s: float = WAKE_SPAN_S,
+                 on_second_crack: Callable[[float, float], None] | None = None) -> None:
+        """`on_second_crack(end_s, p)` gets the ear's p(second_crack) of each window, when
+        the ear has a second-crack output (it is called on the capture thread)."""
         if not 0 < idle_check_s <= MAX_IDLE_CHECK_S:
             raise ValueError(f"idle_check_s must be within (0, {MAX_IDLE_CHECK_S:g}] s")
         self.ear = ear
@@ -60,15 +64,27 @@ class EarGate:
         self._positives: deque[float] = deque()
         self.windows_scored = 0
         self.wakes = 0
+        heads = getattr(ear, "predict_heads", None)
+        self._heads = heads if on_second_crack is not None else None
+        self._on_second_crack = on_second_crack
 
     def push(self, block: np.ndarray, cadence: WakeTarget) -> None:
         """Score the ear windows `block` completes; wake `cadence` at each one that rises."""
         windows = list(self.windower.push(block))
         if not windows:
             return
-        probs = np.asarray(self.ear.predict(np.stack([w.samples for w in windows]),
-                                            streams=[self.stream] * len(windows)))
+        batch = np.stack([w.samples for w in windows])
+        streams = [self.stream] * len(windows)
+        second = None
+        if self._heads is not None:
+            first, second = self._heads(batch, streams=streams)
+            probs = np.asarray(first)
+        else:
+            probs = np.asarray(self.ear.predict(batch, streams=streams))
         self.windows_scored += len(windows)
+        if second is not None and self._on_second_crack is not None:
+            for window, p2 in zip(windows, second, strict=True):
+                self._on_second_crack(window.end_s, float(p2))
         for window, p in zip(windows, probs, strict=True):
             if p < self.wake_threshold:
                 continue

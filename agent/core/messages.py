@@ -109,6 +109,18 @@ class FalseAlarmEvent(FirstCrackEvent):
 
 
 @dataclass(frozen=True)
+class SecondCrackEvent(FirstCrackEvent):
+    """The once-per-roast `second_crack` event: the first-crack event's fields, for second
+    crack (`onset_*` is second crack's back-dated onset), plus
+    since_first_crack_s: seconds from the first-crack onset to this onset (null when first
+    crack was never confirmed).
+    """
+
+    since_first_crack_s: float | None = None
+    event_type: str = "second_crack"
+
+
+@dataclass(frozen=True)
 class RoastState:
     """The retained `<base>/state` snapshot.
 

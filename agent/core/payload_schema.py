@@ -17,6 +17,7 @@ Providers, by name:
 - `corrections`: the user's marks (agent/core/corrections.py);
 - `transients`: the pop counter (agent/core/transients.py);
 - `profile`: the detection profile in force (models/inference/profile.py);
+- `second_crack`: second-crack detection, when on (agent/core/second_crack.py);
 - `source`: the audio source's health counters (agent/sources/);
 - `mqtt`: the MQTT sink (agent/mqtt/publisher.py);
 - `recorder`: the roast recorder (agent/recording/).
@@ -113,7 +114,8 @@ FIELDS: tuple[PayloadField, ...] = (
                                  entity_category="diagnostic",
                                  suggested_display_precision=1)),
     PayloadField("inference_ms", _T, "number", "runtime", "classifier time for the window, ms"),
-    PayloadField("phase", _T, "string", "detector", "`idle`, `armed` or `first_crack`"),
+    PayloadField("phase", _T, "string", "detector",
+                 "`idle`, `armed`, `first_crack` or `second_crack`"),
     PayloadField("silent", _T, "boolean", "runtime", "the silence gate scored this window 0"),
     PayloadField("positive_windows", _T, "integer", "detector",
                  "positive windows counting towards confirmation"),
@@ -126,11 +128,15 @@ FIELDS: tuple[PayloadField, ...] = (
                                "{{ value_json.pops_per_min | default(None) }}",
                                {"unit_of_measurement": "1/min", "state_class": "measurement",
                                 "expire_after": True})),
+    PayloadField("second_crack_probability", _T, "number", "second_crack",
+                 "p(second_crack) of the ear's latest window (null before it scored one)",
+                 nullable=True, always=False),
     # --- state: retained, on every change ---
-    PayloadField("phase", _S, "string", "detector", "`idle`, `armed` or `first_crack`",
+    PayloadField("phase", _S, "string", "detector",
+                 "`idle`, `armed`, `first_crack` or `second_crack`",
                  entity=Entity("sensor", "phase", "Roast phase", "{{ value_json.phase }}",
                                {"device_class": "enum",
-                                "options": ["idle", "armed", "first_crack"],
+                                "options": ["idle", "armed", "first_crack", "second_crack"],
                                 "icon": "mdi:coffee", "qos": 1})),
     PayloadField("first_crack", _S, "boolean", "detector", "first crack confirmed this roast",
                  entity=Entity("binary_sensor", "first_crack_this_roast",
@@ -182,6 +188,21 @@ FIELDS: tuple[PayloadField, ...] = (
                  entity=Entity("sensor", "crack_count", "Crack count",
                                "{{ value_json.crack_count | default(None) }}",
                                {"state_class": "measurement"})),
+    PayloadField("second_crack", _S, "boolean", "second_crack",
+                 "second crack confirmed this roast", always=False,
+                 entity=Entity("binary_sensor", "second_crack_this_roast",
+                               "Second crack this roast",
+                               "{{ 'ON' if value_json.second_crack | default(false) else 'OFF' }}",
+                               {"payload_on": "ON", "payload_off": "OFF", "qos": 1})),
+    PayloadField("second_crack_ts", _S, "timestamp", "second_crack",
+                 "back-dated second-crack onset", nullable=True, always=False),
+    PayloadField("first_to_second_crack_s", _S, "number", "second_crack",
+                 "seconds from the first-crack onset to the second-crack onset",
+                 nullable=True, always=False,
+                 entity=_sensor("first_to_second_crack", "First to second crack",
+                                "first_to_second_crack_s", unit_of_measurement="s",
+                                device_class="duration", suggested_display_precision=0,
+                                qos=1)),
     PayloadField("detection_profile", _S, "object", "profile",
                  "the detection profile in force: source, overridden keys, values",
                  always=False),

@@ -28,6 +28,7 @@ class Phase(StrEnum):
     IDLE = "idle"
     ARMED = "armed"
     FIRST_CRACK = "first_crack"
+    SECOND_CRACK = "second_crack"
 
 
 @dataclass(frozen=True)
@@ -55,11 +56,14 @@ class Roast:
         self.roast_start_s: float | None = 0.0 if auto_arm else None
         self.roast_end_s: float | None = None
         self.confirmation: Confirmation | None = None
+        self.second_crack: Confirmation | None = None
         self.armed = auto_arm
         self.epoch = 0
 
     @property
     def phase(self) -> Phase:
+        if self.second_crack is not None and self.roast_end_s is None:
+            return Phase.SECOND_CRACK
         if self.confirmation is not None and self.roast_end_s is None:
             return Phase.FIRST_CRACK
         if self.armed and self.roast_end_s is None and self.roast_start_s is not None:
@@ -71,10 +75,16 @@ class Roast:
         """A roast was started and has not been dropped."""
         return self.roast_start_s is not None and self.roast_end_s is None
 
+    @property
+    def developing(self) -> bool:
+        """First crack is confirmed and the roast runs: development time counts."""
+        return self.phase in (Phase.FIRST_CRACK, Phase.SECOND_CRACK)
+
     def start(self, now_s: float) -> None:
-        """Arm a new roast: clear the latch and start the roast clock at `now_s`."""
+        """Arm a new roast: clear the latches and start the roast clock at `now_s`."""
         self.epoch += 1
         self.confirmation = None
+        self.second_crack = None
         self.roast_start_s = now_s
         self.roast_end_s = None
         self.armed = True
@@ -89,6 +99,7 @@ class Roast:
         """Forget the roast; with `auto_arm` a new one starts at `now_s`."""
         self.epoch += 1
         self.confirmation = None
+        self.second_crack = None
         self.roast_end_s = None
         self.roast_start_s = now_s if self.auto_arm else None
         self.armed = self.auto_arm
@@ -105,6 +116,23 @@ class Roast:
             return None
         self.confirm(Confirmation(now_s, now_s, 1.0, 0))
         return self.confirmation
+
+    def confirm_second_crack(self, confirmation: Confirmation) -> None:
+        """Latch second crack (agent/core/second_crack.py decides when)."""
+        self.second_crack = confirmation
+
+    def second_crack_by_user(self, now_s: float) -> Confirmation | None:
+        """Second crack confirmed by the user at `now_s`; None when no roast runs or it is
+        already confirmed (the mark is then a label only)."""
+        if not self.running or self.second_crack is not None:
+            return None
+        self.second_crack = Confirmation(now_s, now_s, 1.0, 0)
+        return self.second_crack
+
+    def retract_second_crack(self) -> Confirmation | None:
+        """Withdraw second crack (a false alarm); returns it, or None if there was none."""
+        withdrawn, self.second_crack = self.second_crack, None
+        return withdrawn
 
     def retract(self) -> Confirmation | None:
         """Withdraw the confirmation (a false alarm); returns it, or None if there was none."""

@@ -14,7 +14,7 @@ from typing import Literal
 
 from firstcrack.agent.core.settings import RuntimeSettings
 
-MarkKind = Literal["first_crack", "false_alarm"]
+MarkKind = Literal["first_crack", "false_alarm", "second_crack", "second_crack_false_alarm"]
 
 
 @dataclass(frozen=True)

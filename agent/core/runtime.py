@@ -34,6 +34,7 @@ from firstcrack.agent.core.command_queue import (
     Command,
     CommandQueue,
     RoastCommand,
+    SecondCrackScore,
     apply_command,
 )
 from firstcrack.agent.core.corrections import Corrections
@@ -44,6 +45,7 @@ from firstcrack.agent.core.events import (
     first_crack_end_event,
     first_crack_event,
     roast_state,
+    second_crack_event,
     telemetry,
 )
 from firstcrack.agent.core.messages import FirstCrackEvent, RoastState, Telemetry
@@ -54,9 +56,10 @@ from firstcrack.agent.core.payload_schema import (
     Topic,
     health_of,
 )
-from firstcrack.agent.core.roast import Phase, Roast
+from firstcrack.agent.core.roast import Roast
 from firstcrack.agent.core.roast_view import RoastView
 from firstcrack.agent.core.scoring import dbfs
+from firstcrack.agent.core.second_crack import SecondCrackFields, SecondCrackWatch
 from firstcrack.agent.core.settings import RuntimeSettings
 from firstcrack.agent.core.sinks import Sink
 from firstcrack.models.contracts import Scorer
@@ -83,8 +86,10 @@ class Runtime:
         persistence: SettingsPersistence | None = None,
         clock: Callable[[], float] = time.time,
         crack_end: CrackEndTracker | None = None,
+        second_crack: SecondCrackWatch | None = None,
     ) -> None:
-        """`crack_end` turns first-crack END detection on (agent/core/crack_end.py)."""
+        """`crack_end` turns first-crack END detection on (agent/core/crack_end.py),
+        `second_crack` second-crack detection (agent/core/second_crack.py)."""
         self.scorer = scorer
         self.sinks = list(sinks)
         self._settings = settings
@@ -106,6 +111,10 @@ class Runtime:
         self._last_health: dict[str, Any] = {}
         self.add_provider(DevelopmentFields(self._roast, crack_end))
         self.add_provider(self.corrections)
+        self.second_crack = second_crack
+        self.second_crack_event: FirstCrackEvent | None = None
+        if second_crack is not None:
+            self.add_provider(SecondCrackFields(self._roast, second_crack))
 
     def add_provider(self, provider: PayloadProvider) -> None:
         """Add a component's declared keys to every telemetry and state from now on."""
@@ -140,6 +149,7 @@ class Runtime:
         silent: bool,
         dropped: int = 0,
         known_s: float | None = None,
+        second_crack: float | None = None,
     ) -> Telemetry:
         """Run the detector on an already-scored window (batching callers use this).
 
@@ -160,12 +170,15 @@ class Runtime:
             telemetry = self._telemetry(end_s, decision, level, inference_ms, settings)
             event = self._event(decision) if decision.confirmation else None
             end_event = self._crack_end_locked(end_s, decision, settings, telemetry)
+            sc_event = None if second_crack is None or silent else self._second_crack_locked(
+                end_s, second_crack, now_s)
             publish_state = (
                 event is not None
                 or end_event is not None
+                or sc_event is not None
                 or self._roast.phase is not phase_before
             )
-            developing = self._roast.phase is Phase.FIRST_CRACK
+            developing = self._roast.developing
             due = end_s - self._last_state_s >= STATE_REFRESH_S
             if due and (developing or self._health_locked() != self._last_health):
                 publish_state = True
@@ -178,6 +191,8 @@ class Runtime:
                 sink.event(event)
             if end_event is not None:
                 sink.event(end_event)
+            if sc_event is not None:
+                sink.event(sc_event)
             if snapshot is not None:
                 sink.state(snapshot)
         return telemetry
@@ -221,7 +236,7 @@ class Runtime:
             decision.probability,
             settings.threshold,
             det.confirmation,
-            watching=det.phase is Phase.FIRST_CRACK,
+            watching=det.developing,
             pops_per_min=float(pops) if isinstance(pops, int | float) else None,
         )
         if ended is None or det.confirmation is None:
@@ -248,6 +263,12 @@ class Runtime:
             if confirmation is None:
                 return False
             return self.crack_end is None or self.crack_end.result(confirmation) is not None
+
+    def searching_second_crack(self) -> bool:
+        """Second crack is on and being looked for now (agent/core/second_crack.py)."""
+        with self._lock:
+            watch = self.second_crack
+            return watch is not None and watch.searching(self._roast, self._stream_s)
 
     # -- state and commands (the MQTT CommandHandler) --------------------
     def current_settings(self) -> RuntimeSettings:
@@ -297,7 +318,31 @@ class Runtime:
                 log.warning("ignored %s command %r: %s", command.origin, command, exc)
         return len(commands)
 
+    def _second_crack_locked(self, end_s: float, probability: float,
+                              now_s: float) -> FirstCrackEvent | None:
+        """Feed the second-crack watch; the `second_crack` event on the deciding window."""
+        watch = self.second_crack
+        if watch is None:
+            return None
+        confirmation = watch.update(self._roast, end_s, probability, now_s)
+        if confirmation is None:
+            return None
+        self.second_crack_event = second_crack_event(confirmation, self._roast, self._wall,
+                                                     self.scorer.name)
+        log.info("second crack confirmed at stream %.1f s", confirmation.detected_s)
+        return self.second_crack_event
+
     def _apply(self, command: Command) -> None:
+        if isinstance(command, SecondCrackScore):  # the ear's, from the capture thread
+            with self._lock:
+                event = self._second_crack_locked(command.end_s, command.probability,
+                                                  max(self._stream_s, command.end_s))
+                snapshot = self._snapshot_locked() if event is not None else None
+            for sink in self.sinks:
+                if event is not None and snapshot is not None:
+                    sink.event(event)
+                    sink.state(snapshot)
+            return
         event = None
         with self._lock:
             before = self._settings
@@ -305,13 +350,17 @@ class Runtime:
             if isinstance(command, RoastCommand) and command.action in CORRECTIONS:
                 event = self.corrections.apply(
                     command.action, command.origin, self._roast, self._stream_s,
-                    self._wall, self.scorer.name, self.event,
+                    self._wall, self.scorer.name, self.event, self.second_crack_event,
                 )
             self.corrections.follow(self._roast)
             if isinstance(command, RoastCommand) and self._roast.confirmation is None:
                 self.event = None
+            if isinstance(command, RoastCommand) and self._roast.second_crack is None:
+                self.second_crack_event = None
             if event is not None and event.event_type == "first_crack":
                 self.event = event
+            if event is not None and event.event_type == "second_crack":
+                self.second_crack_event = event
             settings = self._settings
             snapshot = self._snapshot_locked()
         if settings != before and self._persistence is not None:

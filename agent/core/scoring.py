@@ -53,19 +53,33 @@ class Lane(Protocol):
 
 def _predict(
     scorer: Scorer, lanes: Sequence[Lane], windows: Sequence[Window]
-) -> tuple[np.ndarray, list[tuple[float, bool]], float, int]:
-    """(p per window, (dBFS, silent) per window, ms for the batch, batch size); silent -> 0."""
+) -> tuple[np.ndarray, np.ndarray | None, list[tuple[float, bool]], float, int]:
+    """(p per window, p(second crack) per window or None, (dBFS, silent) per window, ms for
+    the batch, batch size); silent windows score 0.
+
+    A scorer with a second-crack output (`predict_heads`, the ear) gives both from one pass.
+    """
     gates = [lane.runtime.gate(w.samples) for lane, w in zip(lanes, windows, strict=True)]
     loud = [i for i, (_, silent) in enumerate(gates) if not silent]
     probs = np.zeros(len(windows), dtype=np.float32)
+    heads = getattr(scorer, "predict_heads", None)
+    second = np.zeros(len(windows), dtype=np.float32) if heads is not None else None
     elapsed_ms = 0.0
     if loud:
         started = time.perf_counter()
-        probs[loud] = scorer.predict(
-            np.stack([windows[i].samples for i in loud]), streams=[lanes[i].key for i in loud]
-        )
+        batch = np.stack([windows[i].samples for i in loud])
+        streams = [lanes[i].key for i in loud]
+        if heads is not None and second is not None:
+            first, other = heads(batch, streams=streams)
+            probs[loud] = first
+            if other is None:
+                second = None
+            else:
+                second[loud] = other
+        else:
+            probs[loud] = scorer.predict(batch, streams=streams)
         elapsed_ms = (time.perf_counter() - started) * 1000.0
-    return probs, gates, elapsed_ms, len(loud)
+    return probs, second, gates, elapsed_ms, len(loud)
 
 
 def score_due(due: Sequence[tuple[Lane, Window, int]], scorer: Scorer) -> list[int]:
@@ -79,35 +93,38 @@ def score_due(due: Sequence[tuple[Lane, Window, int]], scorer: Scorer) -> list[i
     """
     lanes = [lane for lane, _, _ in due]
     windows = [window for _, window, _ in due]
-    probs, gates, ms, n = _predict(scorer, lanes, windows)
+    probs, second, gates, ms, n = _predict(scorer, lanes, windows)
     sizes = [n] if n else []
     back: list[tuple[int, Window]] = []
     for i, (lane, window, _) in enumerate(due):
         threshold = lane.runtime.current_settings().threshold
         if lane.driver.wants_lookback(window, float(probs[i]), threshold):
             back += [(i, old) for old in window.skipped]
-    rescored: dict[int, list[tuple[Window, float, tuple[float, bool]]]] = {}
+    rescored: dict[int, list[tuple[Window, float, float | None, tuple[float, bool]]]] = {}
     back_ms = 0.0
     if back:
-        back_probs, back_gates, back_ms, n = _predict(
+        back_probs, back_second, back_gates, back_ms, n = _predict(
             scorer, [lanes[i] for i, _ in back], [w for _, w in back]
         )
         if n:
             sizes.append(n)
-        for (i, old), p, gate in zip(back, back_probs, back_gates, strict=True):
-            rescored.setdefault(i, []).append((old, float(p), gate))
+        for k, ((i, old), p, gate) in enumerate(zip(back, back_probs, back_gates, strict=True)):
+            sc = None if back_second is None else float(back_second[k])
+            rescored.setdefault(i, []).append((old, float(p), sc, gate))
     for i, (lane, window, dropped) in enumerate(due):
         if dropped:
             name = lane.runtime.scorer.name
             log.warning("%s: inference behind, dropped %d stale window(s)", name, dropped)
-        for old, p, (level, silent) in rescored.get(i, []):
+        for old, p, sc, (level, silent) in rescored.get(i, []):
             telemetry = lane.runtime.process_scored(
-                old.end_s, p, level, 0.0 if silent else back_ms, silent, known_s=window.end_s
+                old.end_s, p, level, 0.0 if silent else back_ms, silent, known_s=window.end_s,
+                second_crack=sc,
             )
             lane.scored(old, telemetry)
         level, silent = gates[i]
         telemetry = lane.runtime.process_scored(
-            window.end_s, float(probs[i]), level, 0.0 if silent else ms, silent, dropped
+            window.end_s, float(probs[i]), level, 0.0 if silent else ms, silent, dropped,
+            second_crack=None if second is None else float(second[i]),
         )
         lane.scored(window, telemetry)
     return sizes

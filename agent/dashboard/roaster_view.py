@@ -3,7 +3,7 @@
 It holds what a page needs to draw the roast so far on load: the latest `state`,
 settings and telemetry, the probability curve of the current roast (bounded to
 `MAX_POINTS`), and the roast's markers (CHARGE, first-crack onset and confirmation,
-first-crack end, DROP). Every announcement is also pushed to the dashboard's clients
+first-crack end, second crack, DROP). Every announcement is also pushed to the dashboard's clients
 (agent/dashboard/hub.py). Called on the scoring thread only; it never blocks.
 
 Times on the curve and of the markers are roast seconds (`roast_s`); a window before
@@ -70,6 +70,8 @@ class RoasterView:
             if kind == "first_crack":
                 self._mark("onset", payload.get("onset_roast_s"), payload["event_id"])
                 self._mark("first_crack", payload.get("roast_s"), payload["event_id"])
+            elif kind == "second_crack":
+                self._mark("second_crack", payload.get("onset_roast_s"), payload["event_id"])
             elif kind == "first_crack_end":
                 self._mark("first_crack_end", payload.get("end_roast_s"), payload["event_id"])
             elif kind == "false_alarm":
@@ -83,7 +85,7 @@ class RoasterView:
             roast_s = payload.get("roast_s")
             if isinstance(roast_s, int | float):
                 self._follow_roast_clock(roast_s)
-            running = self._state.get("phase") in ("armed", "first_crack")
+            running = self._state.get("phase") in ("armed", "first_crack", "second_crack")
             if running and payload.get("phase") == "idle" and roast_s is not None:
                 self._mark("drop", roast_s)
             self._state = payload

@@ -55,6 +55,9 @@ ACTIONS: dict[str, Callable[[], Command]] = {
     "false_alarm": lambda: RoastCommand("false_alarm", origin="dashboard"),
     "start": lambda: RoastCommand("start", origin="dashboard"),
     "drop": lambda: RoastCommand("drop", origin="dashboard"),
+    "second_crack_now": lambda: RoastCommand("second_crack_now", origin="dashboard"),
+    "second_crack_false_alarm": lambda: RoastCommand("second_crack_false_alarm",
+                                                     origin="dashboard"),
     "arm": lambda: SetSetting("armed", True, origin="dashboard"),
     "disarm": lambda: SetSetting("armed", False, origin="dashboard"),
 }

@@ -27,11 +27,13 @@ import numpy as np
 from firstcrack.agent.config import AgentConfig, ConfigError
 from firstcrack.agent.config.model import ProfileInForce
 from firstcrack.agent.core.cadence import AdaptiveCadence, CadenceDriver
+from firstcrack.agent.core.command_queue import SecondCrackScore
 from firstcrack.agent.core.crack_end import CrackEndTracker
 from firstcrack.agent.core.gate import EarGate
 from firstcrack.agent.core.messages import Telemetry
 from firstcrack.agent.core.payload_schema import RoastClock, Topic
 from firstcrack.agent.core.runtime import Runtime, SettingsPersistence
+from firstcrack.agent.core.second_crack import SecondCrackSettings, SecondCrackWatch
 from firstcrack.agent.core.sinks import Sink
 from firstcrack.agent.core.transients import TransientCounter
 from firstcrack.agent.core.windower import Window, Windower
@@ -48,6 +50,7 @@ class Chain:
     driver: CadenceDriver
     key: str = ""  # the roaster's id; names its audio stream to the classifier
     windows_scored: int = 0  # by the main model (silent windows are not scored)
+    second_crack_from_main: bool = False  # the main model hears second crack too
 
     @property
     def windower(self) -> Windower:
@@ -76,6 +79,11 @@ class Chain:
             settled = telemetry.phase != "armed"
         else:
             settled = self.runtime.first_crack_settled()
+        cadence = self.driver.cadence
+        if self.second_crack_from_main and self.runtime.searching_second_crack():
+            settled = False  # listen densely: second crack is decided on the main model
+            if cadence is not None:
+                cadence.wake(window.end_s)
         self.driver.on_scored(
             window.end_s,
             telemetry.probability,
@@ -161,6 +169,8 @@ def build_chain(
     config = config.with_profile(getattr(scorer, "profile", None))
     check_window(config, scorer)
     detector = config.detector
+    gate_ear = shipped_ear() if wants_gate(config, scorer) else None
+    sc_source = second_crack_source(config, scorer, gate_ear)
     runtime = Runtime(
         scorer,
         config.to_settings(),
@@ -171,8 +181,14 @@ def build_chain(
         clock=clock,
         crack_end=CrackEndTracker(config.controller.end_quiet_s, detector.window_s,
                                   config.controller.end_pops_per_min),
+        second_crack=None if sc_source is None else SecondCrackWatch(_sc_settings(
+            config, sc_source.second_crack_profile)),
     )
-    gate = ear_gate(config, scorer)
+    on_second_crack = None
+    if sc_source is not None and sc_source is gate_ear:  # the ear in front of the AST hears it
+        def on_second_crack(end_s: float, p: float) -> None:
+            runtime.submit(SecondCrackScore(end_s, p))
+    gate = None if gate_ear is None else ear_gate(config, gate_ear, on_second_crack)
     cadence_config = detector.to_cadence()
     if gate is not None:  # the AST idles at the gate's idle check; the ear, not pops, wakes it
         cadence_config = dataclasses.replace(
@@ -191,11 +207,18 @@ def build_chain(
     windower = Windower(SAMPLE_RATE, detector.window_s, runtime.current_settings().hop_s,
                         history_s=history_s)
     driver = CadenceDriver(windower, cadence, transients, gate)
-    return Chain(runtime, driver, key=config.agent_id)
+    return Chain(runtime, driver, key=config.agent_id,
+                 second_crack_from_main=sc_source is not None and sc_source is scorer)
 
 
-def ear_gate(config: AgentConfig, scorer: Scorer) -> EarGate | None:
-    """The ear gate for `scorer`: only for an AST main model with `detector.gate: auto`.
+def wants_gate(config: AgentConfig, scorer: Scorer) -> bool:
+    """The ear gates an AST main model when `detector.gate` is `auto`."""
+    return config.detector.gate != "off" and getattr(scorer, "architecture", "") == "ast"
+
+
+def ear_gate(config: AgentConfig, ear: Any,
+             on_second_crack: Callable[[float, float], None] | None = None) -> EarGate:
+    """The ear gate in front of an AST main model (`wants_gate`).
 
     The ear wakes the AST on two positive windows within 10 s (p at or above the threshold
     of its own detection profile; agent/core/gate.py), and the AST stays dense for one
@@ -205,14 +228,28 @@ def ear_gate(config: AgentConfig, scorer: Scorer) -> EarGate | None:
     cannot be loaded the agent runs ungated (a warning, never a failure): the AST alone
     is the slower but complete detector.
     """
-    if config.detector.gate == "off" or getattr(scorer, "architecture", "") != "ast":
-        return None
-    ear = shipped_ear()
-    if ear is None:
-        return None
     profile = ear.profile
     return EarGate(ear, profile.window_s, profile.hop_s, profile.threshold,
-                   config.detector.gate_idle_s, SAMPLE_RATE, stream=config.agent_id)
+                   config.detector.gate_idle_s, SAMPLE_RATE, stream=config.agent_id,
+                   on_second_crack=on_second_crack)
+
+
+def second_crack_source(config: AgentConfig, scorer: Scorer, gate_ear: Any) -> Any:
+    """Who hears second crack: the main model when it can, else the ear gating an AST;
+    None when `detector.second_crack` is off or neither can."""
+    if config.detector.second_crack == "off":
+        return None
+    for source in (scorer, gate_ear):
+        if source is not None and getattr(source, "hears_second_crack", False):
+            return source
+    return None
+
+
+def _sc_settings(config: AgentConfig, profile: Any) -> SecondCrackSettings:
+    return SecondCrackSettings(threshold=profile.threshold, rule=profile.rule,
+                               min_positive=profile.min_positive, confirm_s=profile.confirm_s,
+                               window_s=profile.window_s,
+                               min_roast_s=config.detector.second_crack_min_roast_s)
 
 
 @functools.cache

@@ -117,6 +117,17 @@ def discovery_messages(
                 "qos": 1,
             },
         ),
+        (
+            "event",
+            "second_crack",
+            {
+                "name": "Second crack",
+                "state_topic": topics.event,
+                "event_types": ["second_crack"],
+                "value_template": _only_event("second_crack"),
+                "qos": 1,
+            },
+        ),
         *payload_entities(topics, telemetry_expire),
         (
             "number",

@@ -64,11 +64,14 @@ class AnalysisResult:
     """The model's detection profile in force (`ProfileInForce.describe`), if any."""
     scored: dict[str, int] = field(default_factory=dict)
     """Model name -> windows that model scored (the gate's ear and the main model)."""
+    second_crack: FirstCrackResult | None = None
+    """Second crack as the live agent would decide it (agent/core/second_crack.py)."""
 
     def to_json_dict(self) -> dict[str, Any]:
-        fc, end = self.first_crack, self.first_crack_end
+        fc, end, sc = self.first_crack, self.first_crack_end, self.second_crack
         return {
             "first_crack": None if fc is None else asdict(fc),
+            "second_crack": None if sc is None else asdict(sc),
             "first_crack_end": None if end is None else asdict(end),
             "windows": [{"end_s": end_s, "probability": p} for end_s, p in self.windows],
             "model": self.model,
@@ -124,7 +127,9 @@ def analyze_audio(
             block = audio[start : start + chunk]
             chain.feed(block)
             bar.update(len(block) / SAMPLE_RATE)
+    chain.runtime.apply_pending()  # the ear's last second-crack scores (a gated AST)
     event = chain.runtime.event
+    sc = chain.runtime.second_crack_event
     first_crack = (
         None
         if event is None
@@ -147,4 +152,6 @@ def analyze_audio(
         pop_onsets_s=chain.transients.onset_times(),
         detection_profile=None if in_force is None else in_force.describe(),
         scored=chain.scored_counts(),
+        second_crack=None if sc is None else FirstCrackResult(sc.onset_audio_s, sc.audio_s,
+                                                              sc.probability),
     )

@@ -49,7 +49,11 @@ from firstcrack.models.inference.profile import (
     DetectionProfile,
     ProfileError,
     find_profile,
+    read_profile,
 )
+
+SECOND_CRACK_PROFILE = "second_crack_profile.json"
+"""The second-crack rule of a model with a second-crack output, beside its ear.json."""
 
 if TYPE_CHECKING:
     from firstcrack.models.inference.torch_backend import TorchClassifier
@@ -226,8 +230,12 @@ def _ear_classifier(ref: str, path: Path, backend: str, threads: int | None) -> 
     if backend == "torch":
         raise ModelLoadError(ref, f"{path} is an ear model; it runs on the onnx backend only")
     try:
-        return EarClassifier(ref, read_ear_spec(path), threads=threads)  # type: ignore[return-value]
-    except EarFormatError as exc:
+        ear = EarClassifier(ref, read_ear_spec(path), threads=threads)
+        second = path / SECOND_CRACK_PROFILE
+        if ear.spec.second_crack is not None and second.is_file():
+            ear.second_crack_profile = read_profile(second)
+        return ear  # type: ignore[return-value]
+    except (EarFormatError, ProfileError) as exc:
         raise ModelLoadError(ref, str(exc)) from None
 
 

@@ -115,6 +115,8 @@ class EarSpec:
     feed: str
     window_s: float
     head: LinearHead
+    second_crack: LinearHead | None = None
+    """The optional second-crack head on the same features (ear.json's `second_crack`)."""
 
 
 def read_ear_spec(folder: Path) -> EarSpec:
@@ -140,16 +142,23 @@ def read_ear_spec(folder: Path) -> EarSpec:
     if not backbone.is_file():
         raise EarFormatError(f"{file}: the backbone '{data.get('backbone')}' is not in {folder}")
     head = LinearHead.from_json(data["features"], data.get("head"), file)
-    return EarSpec(backbone, data["feed"], float(window_s), head)
+    second = data.get("second_crack")
+    if second is not None:
+        if not isinstance(second, dict) or second.get("features") not in FEATURE_SETS:
+            raise EarFormatError(f"{file}: 'second_crack' must name its 'features' and 'head'")
+        second = LinearHead.from_json(second["features"], second.get("head"), file)
+    return EarSpec(backbone, data["feed"], float(window_s), head, second)
 
 
 def write_ear_spec(folder: Path, backbone: str, feed: str, window_s: float,
-                   head: LinearHead) -> Path:
+                   head: LinearHead, second_crack: LinearHead | None = None) -> Path:
     file = folder / EAR_FILE
-    file.write_text(json.dumps({
-        "format": FORMAT, "version": 1, "backbone": backbone, "feed": feed,
-        "window_s": window_s, "features": head.feature_set, "head": head.to_json(),
-    }) + "\n")
+    data = {"format": FORMAT, "version": 1, "backbone": backbone, "feed": feed,
+            "window_s": window_s, "features": head.feature_set, "head": head.to_json()}
+    if second_crack is not None:
+        data["second_crack"] = {"features": second_crack.feature_set,
+                                "head": second_crack.to_json()}
+    file.write_text(json.dumps(data) + "\n")
     return file
 
 
@@ -159,6 +168,7 @@ class EarClassifier:
     backend = "onnx"
     architecture = "ear"
     profile: DetectionProfile = PUBLISHED_PROFILE  # set by the loader from the folder
+    second_crack_profile: DetectionProfile | None = None  # second_crack_profile.json
 
     def __init__(self, name: str, spec: EarSpec, threads: int | None = None,
                  ear: PretrainedEar | None = None) -> None:
@@ -186,6 +196,18 @@ class EarClassifier:
 
     def predict(self, windows: np.ndarray, streams: Sequence[str] | None = None) -> np.ndarray:
         return self.predict_features(self.features(windows, streams))
+
+    @property
+    def hears_second_crack(self) -> bool:
+        return self.spec.second_crack is not None and self.second_crack_profile is not None
+
+    def predict_heads(self, windows: np.ndarray, streams: Sequence[str] | None = None
+                      ) -> tuple[np.ndarray, np.ndarray | None]:
+        """(p(first_crack), p(second_crack) or None) per window, from one backbone pass."""
+        feats = self.features(windows, streams)
+        second = self.spec.second_crack if self.hears_second_crack else None
+        return (self.predict_features(feats),
+                None if second is None else second.predict(feats))
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(name={self.name!r}, window_s={self.spec.window_s:g})"

@@ -8,9 +8,11 @@ let lastMessage = 0;
 let dirty = true;
 
 const $ = (id) => document.getElementById(id);
-const PHASE_WORDS = { idle: "idle", armed: "armed", first_crack: "first crack" };
+const PHASE_WORDS = { idle: "idle", armed: "armed", first_crack: "first crack",
+                      second_crack: "second crack" };
 const MARKER_LABELS = { charge: "CHARGE", onset: "FC onset", first_crack: "FC",
-                        first_crack_end: "FC end", drop: "DROP" };
+                        first_crack_end: "FC end", second_crack: "SC", drop: "DROP" };
+const RUNNING = ["armed", "first_crack", "second_crack"];
 
 function clock(seconds) {
   if (seconds === null || seconds === undefined || !isFinite(seconds)) return "—";
@@ -50,7 +52,7 @@ function apply(message) {
     }
   } else if (message.kind === "state") {
     if (typeof p.roast_s === "number") followClock(m, p.roast_s);
-    const running = m.state.phase === "armed" || m.state.phase === "first_crack";
+    const running = RUNNING.includes(m.state.phase);
     if (running && p.phase === "idle" && p.roast_started_ts) mark(m, "drop", p.roast_s);
     m.state = p;
     m.at = Date.now();
@@ -60,6 +62,8 @@ function apply(message) {
     if (p.event_type === "first_crack") {
       mark(m, "onset", p.onset_roast_s, p.event_id);
       mark(m, "first_crack", p.roast_s, p.event_id);
+    } else if (p.event_type === "second_crack") {
+      mark(m, "second_crack", p.onset_roast_s, p.event_id);
     } else if (p.event_type === "first_crack_end") {
       mark(m, "first_crack_end", p.end_roast_s, p.event_id);
     } else if (p.event_type === "false_alarm") {
@@ -108,10 +112,10 @@ function render() {
   phase.textContent = PHASE_WORDS[s.phase] || "—";
   phase.className = `badge ${s.phase || ""}`;
   const elapsed = (Date.now() - m.at) / 1000;
-  const running = s.phase === "armed" || s.phase === "first_crack";
+  const running = RUNNING.includes(s.phase);
   $("roast-clock").textContent = clock(s.roast_s === null ? null : s.roast_s + (running ? elapsed : 0));
   const dev = s.development_s === null || s.development_s === undefined ? null
-    : s.development_s + (s.phase === "first_crack" ? elapsed : 0);
+    : s.development_s + (s.phase === "first_crack" || s.phase === "second_crack" ? elapsed : 0);
   $("development").textContent = dev === null ? "—" : clock(dev);
   $("dtr").textContent = typeof s.development_ratio === "number"
     ? `DTR ${(100 * s.development_ratio).toFixed(1)} %` : "";
