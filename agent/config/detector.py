@@ -35,7 +35,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from firstcrack.agent.config.bounds import FieldBounds, field_adapter, field_bounds
 from firstcrack.agent.config.errors import KeyedValueError
@@ -81,20 +81,12 @@ class DetectorConfig(Section):
     second_crack: Literal["on", "off"] = "off"
     second_crack_min_roast_s: float = Field(480.0, ge=60.0, le=3600.0)
 
-    @field_validator("gate", mode="before")
+    @field_validator("gate", "second_crack", mode="before")
     @classmethod
-    def _gate_words(cls, value: Any) -> Any:
-        """YAML (and so the environment) reads a bare `off`/`on` as a boolean."""
+    def _switch_words(cls, value: Any, info: ValidationInfo) -> Any:
+        """YAML (and so the environment) reads a bare `on`/`off` as a boolean."""
         if isinstance(value, bool):
-            return "auto" if value else "off"
-        return value
-
-    @field_validator("second_crack", mode="before")
-    @classmethod
-    def _second_crack_words(cls, value: Any) -> Any:
-        """As for `gate`: a bare YAML or environment `on`/`off` arrives as a boolean."""
-        if isinstance(value, bool):
-            return "on" if value else "off"
+            return ("auto" if info.field_name == "gate" else "on") if value else "off"
         return value
 
     @model_validator(mode="after")
