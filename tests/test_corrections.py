@@ -157,7 +157,7 @@ def test_roast_view_carries_settings_and_the_wall_clock() -> None:
 
 @pytest.mark.parametrize("payload", [b"first_crack_now", b"FALSE_ALARM\n", b"start"])
 def test_roast_set_accepts_the_corrections(payload: bytes) -> None:
-    assert parse_roast_command(payload) == payload.decode().strip().lower()
+    assert parse_roast_command(payload).action == payload.decode().strip().lower()
 
 
 def test_roast_set_names_the_corrections_when_it_rejects() -> None:

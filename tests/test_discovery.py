@@ -157,7 +157,7 @@ def test_learning_entities_send_what_the_agent_accepts() -> None:
     for button in ("first_crack_now", "false_alarm"):
         config = by_id[("button", button)]
         assert config["command_topic"] == "firstcrack/roaster1/roast/set"
-        assert parse_roast_command(config["payload_press"].encode()) == button
+        assert parse_roast_command(config["payload_press"].encode()).action == button
     switch = by_id[("switch", "recording")]
     assert switch["command_topic"] == "firstcrack/roaster1/recording/set"
     assert switch["state_topic"] == "firstcrack/roaster1/recording/state"

@@ -305,3 +305,21 @@ def test_discovery_carries_the_package_version_by_default(
     sink_factory(mosquitto.port, sw_version="")
     got = sub.wait_for(lambda m: m.topic.endswith("/source_reopens/config"))
     assert got.json()["device"]["sw_version"] == importlib.metadata.version("firstcrack-agent")
+
+
+def test_a_roast_command_with_an_id_is_applied_once(
+    mosquitto: Mosquitto, sink_factory: Any
+) -> None:
+    """QoS 1 may deliver a message twice: a JSON command with an `id` is applied once;
+    plain text keeps working (and, carrying no id, is applied each time)."""
+    handler = FakeHandler()
+    sink = sink_factory(mosquitto.port, handler)
+    assert sink.wait_connected(10)
+    once = b'{"action": "start", "id": "charge-2026-12-06T07:40"}'
+    for payload in (once, once, b"drop", b'{"action": "DROP"}', once):
+        _send(mosquitto.port, f"{BASE}/roast/set", payload)
+    deadline = time.monotonic() + 10
+    while len(handler.roast_commands) < 3 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.3)  # a repeat, had it been applied, would have arrived by now
+    assert handler.roast_commands == ["start", "drop", "drop"]

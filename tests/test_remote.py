@@ -134,7 +134,7 @@ def test_unknown_setting_name_is_rejected() -> None:
     [(b"start", "start"), (b"DROP", "drop"), (b" reset\n", "reset")],
 )
 def test_roast_commands(payload: bytes, expected: str) -> None:
-    assert parse_roast_command(payload) == expected
+    assert parse_roast_command(payload).action == expected
 
 
 @pytest.mark.parametrize("payload", [b"", b"begin", b"start now", b"\xff", b"s" * 100])
@@ -255,3 +255,25 @@ def test_a_rejection_states_the_allowed_range(name: str, payload: bytes, message
     with pytest.raises(CommandError) as info:
         parse_setting(name, payload)
     assert str(info.value) == message
+
+
+@pytest.mark.parametrize(("payload", "action", "command_id"), [
+    (b'{"action": "start", "id": "a1"}', "start", "a1"),
+    (b'{"action": "First_Crack_Now"}', "first_crack_now", None),
+    (b" drop ", "drop", None),
+])
+def test_roast_commands_as_json_carry_an_optional_id(payload: bytes, action: str,
+                                                     command_id: str | None) -> None:
+    request = parse_roast_command(payload)
+    assert (request.action, request.id) == (action, command_id)
+
+
+@pytest.mark.parametrize(("payload", "why"), [
+    (b'{"action": "start", "id": "has space"}', "id must be"),
+    (b'{"action": "start", "when": 3}', "unknown JSON keys"),
+    (b'{"id": "x"}', "action"),
+    (b"{not json", "not valid JSON"),
+])
+def test_bad_json_roast_commands_say_what_is_wrong(payload: bytes, why: str) -> None:
+    with pytest.raises(CommandError, match=why):
+        parse_roast_command(payload)

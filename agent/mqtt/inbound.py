@@ -12,6 +12,7 @@ received becomes a topic.
 from __future__ import annotations
 
 import logging
+from collections import OrderedDict
 from collections.abc import Callable
 from typing import Protocol
 
@@ -24,6 +25,8 @@ from firstcrack.agent.mqtt.validation import CommandError, parse_roast_command, 
 log = logging.getLogger("firstcrack.mqtt")
 
 _ERROR_PAYLOAD_CHARS = 100
+SEEN_IDS = 256
+"""Roast-command ids remembered: a repeat of one of these is a redelivery, not a command."""
 
 
 class CommandHandler(Protocol):
@@ -69,6 +72,7 @@ class CommandRouter:
         self._topics = topics
         self._handler = handler
         self._publish = publish
+        self._seen: OrderedDict[str, None] = OrderedDict()
 
     def route(self, topic: str, payload: bytes, retained: bool) -> None:
         """Handle one message on our base topic (anything else is ignored)."""
@@ -99,12 +103,20 @@ class CommandRouter:
             if retained:
                 # A retained `start` would restart the roast on every reconnect.
                 raise CommandError("roast commands must not be retained; ignored")
-            command = parse_roast_command(payload)
+            request = parse_roast_command(payload)
         except CommandError as exc:
             self._reject(topic, payload, str(exc))
             return
-        log.info("remote roast command: %s", command)
-        self._handler.submit(RoastCommand(command))
+        if request.id is not None:
+            if request.id in self._seen:
+                log.info("roast command %s (id %s) already applied; ignored", request.action,
+                         request.id)
+                return
+            self._seen[request.id] = None
+            while len(self._seen) > SEEN_IDS:
+                self._seen.popitem(last=False)
+        log.info("remote roast command: %s", request.action)
+        self._handler.submit(RoastCommand(request.action))  # type: ignore[arg-type]
 
     def _reject(self, topic: str, payload: bytes, error: str) -> None:
         shown = shown_payload(payload)

@@ -15,8 +15,10 @@ over `/set` exactly when the config file would accept it
 
 from __future__ import annotations
 
+import json
 import math
 import re
+from dataclasses import dataclass
 from typing import Any
 
 from pydantic import ValidationError
@@ -112,12 +114,43 @@ def parse_setting(name: str, payload: bytes) -> Any:
     return _parse_number(name, text, kind)
 
 
-def parse_roast_command(payload: bytes) -> str:
-    """Validate a `<base>/roast/set` payload: `start`, `drop`, `reset`, or a correction,
-    `first_crack_now` or `false_alarm` (any case)."""
-    text = _decode(payload, "roast").lower()
-    if text not in ROAST_COMMANDS:
+@dataclass(frozen=True)
+class RoastRequest:
+    """A validated `<base>/roast/set` payload: the action, and the sender's optional id."""
+
+    action: str
+    id: str | None = None
+
+
+_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
+
+
+def parse_roast_command(payload: bytes) -> RoastRequest:
+    """Validate a `<base>/roast/set` payload: `start`, `drop`, `reset`, or a correction
+    (`first_crack_now`, `false_alarm`, ...; any case), as plain text or as JSON
+    `{"action": "start", "id": "..."}`. An `id` (1-64 of letters, digits and `._:-`) makes
+    the command idempotent: a repeat of an id already applied is ignored (QoS 1 may
+    deliver a message twice)."""
+    text = _decode(payload, "roast")
+    command_id = None
+    if text.startswith("{"):
+        try:
+            body = json.loads(text)
+        except ValueError:
+            raise CommandError(f"roast: not valid JSON: {_shown(text)}") from None
+        if not isinstance(body, dict) or not isinstance(body.get("action"), str):
+            raise CommandError('roast: JSON must be an object with an "action" string')
+        unknown = sorted(set(body) - {"action", "id"})
+        if unknown:
+            raise CommandError(f"roast: unknown JSON keys {unknown}; allowed: action, id")
+        raw_id = body.get("id")
+        if raw_id is not None and (not isinstance(raw_id, str) or not _ID.match(raw_id)):
+            raise CommandError(f"roast: id must be 1-64 of A-Z a-z 0-9 . _ : -, got "
+                               f"{_shown(str(raw_id))}")
+        text, command_id = body["action"], raw_id
+    action = text.strip().lower()
+    if action not in ROAST_COMMANDS:
         raise CommandError(
-            f"roast command must be one of {', '.join(ROAST_COMMANDS)}, got {_shown(text)}"
+            f"roast command must be one of {', '.join(ROAST_COMMANDS)}, got {_shown(action)}"
         )
-    return text
+    return RoastRequest(action, command_id)
