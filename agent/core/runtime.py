@@ -337,11 +337,12 @@ class Runtime:
             with self._lock:
                 event = self._second_crack_locked(command.end_s, command.probability,
                                                   max(self._stream_s, command.end_s))
-                snapshot = self._snapshot_locked() if event is not None else None
+                if event is None:
+                    return
+                snapshot = self._snapshot_locked()
             for sink in self.sinks:
-                if event is not None and snapshot is not None:
-                    sink.event(event)
-                    sink.state(snapshot)
+                sink.event(event)
+                sink.state(snapshot)
             return
         event = None
         with self._lock:

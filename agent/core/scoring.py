@@ -62,22 +62,21 @@ def _predict(
     gates = [lane.runtime.gate(w.samples) for lane, w in zip(lanes, windows, strict=True)]
     loud = [i for i, (_, silent) in enumerate(gates) if not silent]
     probs = np.zeros(len(windows), dtype=np.float32)
+    second = None  # silent windows never count towards second crack either
     heads = getattr(scorer, "predict_heads", None)
-    second = np.zeros(len(windows), dtype=np.float32) if heads is not None else None
     elapsed_ms = 0.0
     if loud:
         started = time.perf_counter()
         batch = np.stack([windows[i].samples for i in loud])
         streams = [lanes[i].key for i in loud]
-        if heads is not None and second is not None:
+        if heads is None:
+            probs[loud] = scorer.predict(batch, streams=streams)
+        else:
             first, other = heads(batch, streams=streams)
             probs[loud] = first
-            if other is None:
-                second = None
-            else:
+            if other is not None:
+                second = np.zeros(len(windows), dtype=np.float32)
                 second[loud] = other
-        else:
-            probs[loud] = scorer.predict(batch, streams=streams)
         elapsed_ms = (time.perf_counter() - started) * 1000.0
     return probs, second, gates, elapsed_ms, len(loud)
 

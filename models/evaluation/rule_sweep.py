@@ -44,6 +44,7 @@ from firstcrack.agent.core.detector import Detector
 from firstcrack.agent.core.settings import RuntimeSettings
 from firstcrack.agent.offline.analyze import AnalysisResult, FirstCrackResult, analyze_audio
 from firstcrack.models.evaluation.event_metrics import Truth, event_metrics, score_event
+from firstcrack.models.inference.profile import DetectionProfile
 
 MAX_FA_PER_HOUR = 0.1
 """False alarms per hour a chosen setting may raise on the sweep's audio."""
@@ -75,6 +76,13 @@ def scored_of(truth: Truth, result: AnalysisResult) -> Scored:
     """A fixed-hop analysis as the sweep's cached scores."""
     return Scored(truth, np.array([e for e, _ in result.windows]),
                   np.array([p for _, p in result.windows]))
+
+
+def rule_settings(profile: DetectionProfile) -> RuntimeSettings:
+    """The detector settings a model's detection profile describes, to replay it."""
+    return RuntimeSettings(threshold=profile.threshold, rule=profile.rule,  # type: ignore[arg-type]
+                           min_positive=profile.min_positive, confirm_s=profile.confirm_s,
+                           hop_s=profile.hop_s)
 
 
 def replay(scored: Scored, settings: RuntimeSettings, window_s: float) -> FirstCrackResult | None:

@@ -32,7 +32,14 @@ import numpy as np
 
 from firstcrack.agent.core.settings import RuntimeSettings
 from firstcrack.models.evaluation.event_metrics import Truth, event_metrics, score_event
-from firstcrack.models.evaluation.rule_sweep import MAX_FA_PER_HOUR, Scored, pick, replay, summarise
+from firstcrack.models.evaluation.rule_sweep import (
+    MAX_FA_PER_HOUR,
+    Scored,
+    pick,
+    replay,
+    rule_settings,
+    summarise,
+)
 from firstcrack.models.evaluation.window_metrics import roc_auc
 from firstcrack.models.inference.ear import BACKBONE_ONNX
 from firstcrack.models.inference.ear_head import (
@@ -183,9 +190,7 @@ def report(cache: Path, model: Path) -> dict[str, Any]:
 
     spec = read_ear_spec(model)
     profile = read_profile(model / "detection_profile.json")
-    settings = RuntimeSettings(threshold=profile.threshold, rule=profile.rule,  # type: ignore[arg-type]
-                                min_positive=profile.min_positive, confirm_s=profile.confirm_s,
-                                hop_s=profile.hop_s)
+    settings = rule_settings(profile)
     test = load_split(cache, "test")
     rows = []
     for r, s in zip(test, scored(test, spec.head), strict=True):

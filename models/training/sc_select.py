@@ -33,8 +33,16 @@ from typing import Any
 
 import numpy as np
 
+from firstcrack.models.contracts import SAMPLE_RATE
 from firstcrack.models.evaluation.event_metrics import Truth, event_metrics, score_event
-from firstcrack.models.evaluation.rule_sweep import MAX_FA_PER_HOUR, Scored, pick, replay, summarise
+from firstcrack.models.evaluation.rule_sweep import (
+    MAX_FA_PER_HOUR,
+    Scored,
+    pick,
+    replay,
+    rule_settings,
+    summarise,
+)
 from firstcrack.models.evaluation.window_metrics import roc_auc
 from firstcrack.models.inference.ear_head import LinearHead, read_ear_spec
 from firstcrack.models.inference.profile import DetectionProfile, read_profile
@@ -93,13 +101,9 @@ def load(cache: Path, split: str) -> list[ScRoast]:
 
 def search_start(roast: ScRoast, fc_head: LinearHead, fc: DetectionProfile) -> float:
     """When live second-crack search would begin: FC confirmation, else MIN_ROAST_S."""
-    from firstcrack.agent.core.settings import RuntimeSettings
-
-    settings = RuntimeSettings(threshold=fc.threshold, min_positive=fc.min_positive,
-                               confirm_s=fc.confirm_s, hop_s=fc.hop_s, rule=fc.rule)
     cached = Scored(Truth("fc", roast.truth.duration, None, None), roast.features.ends,
                     fc_head.predict(roast.features.features))
-    result = replay(cached, settings, fc.window_s)
+    result = replay(cached, rule_settings(fc), fc.window_s)
     return min(MIN_ROAST_S, roast.truth.duration) if result is None else result.detected_at_s
 
 
@@ -143,13 +147,9 @@ def fit(cache: Path) -> dict[str, Any]:
 
 def report(cache: Path, head: LinearHead, profile: DetectionProfile) -> dict[str, Any]:
     """Event figures of a second-crack head and rule on the test split."""
-    from firstcrack.agent.core.settings import RuntimeSettings
-
     fc_head, fc = _fc_model()
     test = load(cache, "test")
-    settings = RuntimeSettings(threshold=profile.threshold, min_positive=profile.min_positive,
-                               confirm_s=profile.confirm_s, hop_s=profile.hop_s,
-                               rule=profile.rule)
+    settings = rule_settings(profile)
     rows, during_fc = [], 0
     for roast in test:
         start = search_start(roast, fc_head, fc)
@@ -192,7 +192,7 @@ def clip_check(model: Path, folder: Path) -> dict[str, Any]:
 
     ear = load_classifier(str(model))
     threshold = ear.second_crack_profile.threshold  # type: ignore[attr-defined]
-    win, step = int(WINDOW_S * 16000), 8000
+    win, step = int(WINDOW_S * SAMPLE_RATE), SAMPLE_RATE // 2
     fired_clips, windows, fired = 0, 0, 0
     clips = load_clips(folder, "crack")
     for _, audio in clips:
