@@ -282,18 +282,22 @@ class FakeHandler:
         self._lock = threading.Lock()
         self._settings = settings or RuntimeSettings()
         self.roast_commands: list[str] = []
+        self.commands: list[Command] = []  # every submitted command, in order
         self.phase = "idle"
         self.seq = 0  # the `seq` of the state a Resync announces (tests that push states)
 
     def submit(self, command: Command) -> None:
         with self._lock:
+            self.commands.append(command)
             if isinstance(command, SetSetting):
                 self._settings = dataclasses.replace(
                     self._settings, **{command.name: command.value}
                 )
             elif isinstance(command, RoastCommand):
                 self.roast_commands.append(command.action)
-                self.phase = {"start": "armed", "drop": "idle", "reset": "idle"}[command.action]
+                self.phase = {"start": "armed", "drop": "idle", "reset": "idle"}.get(
+                    command.action, self.phase
+                )
         for sink in self.sinks:
             sink.publish_settings(self.settings())
             sink.state(self.snapshot())

@@ -11,19 +11,13 @@ from __future__ import annotations
 
 # Fixtures imported from tests.mqtt_fixtures are re-bound as test arguments.
 # ruff: noqa: F811
-import json
-import os
-import queue
 import signal
-import subprocess
-import sys
-import threading
-import time
 from pathlib import Path
 from typing import Any
 
 from firstcrack.agent.core.payload_schema import problems
 from firstcrack.models.sim.simulator import draw_timeline
+from tests.agent_process import WAIT_S, AgentProcess
 from tests.mqtt_fixtures import (  # noqa: F401
     Mosquitto,
     mosquitto,
@@ -32,75 +26,8 @@ from tests.mqtt_fixtures import (  # noqa: F401
     subscriber_factory,
 )
 
-ROOT = Path(__file__).resolve().parent.parent
 SEED, DURATION = 30007, 240.0  # never used to train or choose either shipped model
 ONSET_TOLERANCE_S = 20.0
-WAIT_S = 120.0
-
-
-class AgentProcess:
-    """`firstcrack run` in a child process; its JSON lines are collected as they come."""
-
-    def __init__(self, port: int, state_dir: Path, *args: str, env: dict[str, str] | None = None):
-        full_env = dict(os.environ)
-        full_env.update(
-            {
-                "FIRSTCRACK_MQTT__PORT": str(port),
-                "FIRSTCRACK_MQTT__HOST": "127.0.0.1",
-                "FIRSTCRACK_STATE_DIR": str(state_dir),
-                "FIRSTCRACK_MQTT__RECONNECT_MIN_S": "0.2",
-                "FIRSTCRACK_MQTT__RECONNECT_MAX_S": "1.0",
-                "FIRSTCRACK_MODEL": "demo",
-                "FIRSTCRACK_DASHBOARD__PORT": "0",  # any free port: agents never clash
-                **(env or {}),
-            }
-        )
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "firstcrack.agent.cli", "run", *args],
-            cwd=ROOT,
-            env=full_env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        self.lines: queue.Queue[dict[str, Any]] = queue.Queue()
-        self.seen: list[dict[str, Any]] = []
-        threading.Thread(target=self._read, daemon=True).start()
-
-    def _read(self) -> None:
-        assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            if line.startswith("{"):
-                self.lines.put(json.loads(line))
-
-    def wait_line(self, predicate: Any, timeout: float = WAIT_S) -> dict[str, Any]:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            try:
-                item = self.lines.get(timeout=0.2)
-            except queue.Empty:
-                if self.proc.poll() is not None and self.lines.empty():
-                    break
-                continue
-            self.seen.append(item)
-            if predicate(item):
-                return item
-        raise AssertionError(f"agent never printed the expected line; stderr: {self.stderr()}")
-
-    def wait_exit(self, timeout: float = WAIT_S) -> int:
-        code = self.proc.wait(timeout=timeout)
-        return code
-
-    def stderr(self) -> str:
-        if self.proc.poll() is None:
-            return "(still running)"
-        assert self.proc.stderr is not None
-        return self.proc.stderr.read()[-3000:]
-
-    def kill(self, sig: int = signal.SIGKILL) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(sig)
-            self.proc.wait(timeout=30)
 
 
 def truth_onset(seed: int, duration: float) -> float:

@@ -29,9 +29,9 @@ from selenium.webdriver.support.ui import WebDriverWait
 from firstcrack.agent.config import AgentConfig
 from firstcrack.agent.dashboard.hub import Hub
 from firstcrack.agent.live.app import Agent, AgentParts, serve_dashboard
+from tests.agent_process import AgentProcess
 from tests.ingress_proxy import IngressProxy
 from tests.mqtt_fixtures import Mosquitto, mosquitto, subscriber_factory  # noqa: F401
-from tests.test_agent_e2e import AgentProcess
 
 SEED, DURATION, SPEED = 30011, 180.0, 5.0  # first crack at 96 s of roast: ~20 s of wall time
 WAIT_S = 90.0

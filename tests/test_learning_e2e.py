@@ -18,13 +18,14 @@ from typing import Any
 
 import soundfile as sf
 
+from tests.agent_process import ROOT, AgentProcess
 from tests.mqtt_fixtures import (  # noqa: F401
     Mosquitto,
     mosquitto,
     publish_once,
     subscriber_factory,
 )
-from tests.test_agent_e2e import ROOT, AgentProcess, truth_onset
+from tests.test_agent_e2e import truth_onset
 
 SEEDS = (20031, 20032, 20033)  # held-out seeds: never used to train the demo model
 DURATION = 240.0

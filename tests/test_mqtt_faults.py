@@ -201,7 +201,7 @@ class _FlakyClient:
         self.manager: ConnectionManager | None = None
         self.connects = 0
 
-    def connect(self, host: str, port: int, keepalive: int) -> None:
+    def connect(self, host: str, port: int, keepalive: int, **_options: Any) -> None:
         self.connects += 1
         if self.errors:
             raise self.errors.pop(0)
@@ -223,7 +223,9 @@ def test_connection_never_gives_up_on_any_exception(caplog: pytest.LogCaptureFix
     errors: list[BaseException] = [ValueError("bad"), RuntimeError("boom"), ValueError("bad")]
     errors += [ConnectionRefusedError("refused")] * 3
     client = _FlakyClient(errors)
-    manager = ConnectionManager(client, "broker", 1883, 30, 0.01, 0.05)  # type: ignore[arg-type]
+    manager = ConnectionManager(
+        lambda _protocol: client, "broker", 1883, 30, 0.01, 0.05  # type: ignore[arg-type,return-value]
+    )
     client.manager = manager
     with caplog.at_level(logging.WARNING, logger="firstcrack.mqtt"):
         manager.start()

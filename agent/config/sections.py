@@ -7,6 +7,7 @@ Every section forbids unknown keys and non-finite numbers, so a typo or a
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -59,6 +60,19 @@ class MqttConfig(Section):
     flush_grace_s: float = Field(10.0, ge=0, le=600)
     # Longer than the ear gate's idle check (60 s), between which an AST sends no telemetry.
     probability_expire_after_s: int = Field(150, ge=1, le=86400)
+    # "auto": MQTT 5, falling back to 3.1.1 for a broker that refuses it or does not answer.
+    protocol: Literal["auto", "5", "3.1.1"] = "auto"
+    # The broker keeps the agent's session (subscriptions and the QoS 1 commands sent to
+    # them) this long after the agent disconnects (MQTT 5); 0 = a clean session each time.
+    session_expiry_s: int = Field(300, ge=0, le=7 * 86400)
+    # A command the broker held while the agent was away is refused when older than this.
+    command_max_age_s: float = Field(60.0, gt=0, le=86400)
+
+    @field_validator("protocol", mode="before")
+    @classmethod
+    def _protocol_text(cls, value: Any) -> Any:
+        """YAML reads `protocol: 5` as a number."""
+        return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
 
 
 class AudioConfig(Section):

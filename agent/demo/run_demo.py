@@ -130,7 +130,8 @@ def main(args: argparse.Namespace) -> int:
                 "model": "demo",
                 "backend": args.backend,
                 "log_level": "WARNING",
-                "mqtt": {"host": host, "port": port, "reconnect_min_s": 0.2},
+                "mqtt": {"host": host, "port": port, "reconnect_min_s": 0.2,
+                         "protocol": "3.1.1"},  # amqtt speaks only 3.1.1
                 "dashboard": {"port": args.port},
             },
         )

@@ -169,6 +169,7 @@ class Agent:
             model_name=model_name,
             extra_subscriptions=self.controller.subscriptions,
             on_external=self.controller.on_message if self.controller.enabled else None,
+            external_command=self.controller.command_for,
         )
         self.runtime.add_provider(sink)
         return sink

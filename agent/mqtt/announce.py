@@ -11,6 +11,7 @@ through the outbox, in the order the runtime took it.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import MQTTErrorCode
@@ -32,7 +33,7 @@ class Announcer:
 
     def __init__(
         self,
-        client: mqtt.Client,
+        client: Callable[[], mqtt.Client],
         topics: Topics,
         config: MqttConfig,
         model_name: str,
@@ -46,9 +47,10 @@ class Announcer:
 
     def publish(self, topic: str, payload: bytes | str, qos: int, retain: bool) -> bool:
         """Publish now if connected; False when not (the caller decides whether that matters)."""
-        if not self._client.is_connected():
+        client = self._client()
+        if not client.is_connected():
             return False
-        info = self._client.publish(topic, payload, qos=qos, retain=retain)
+        info = client.publish(topic, payload, qos=qos, retain=retain)
         return info.rc == MQTTErrorCode.MQTT_ERR_SUCCESS
 
     def discovery(self) -> None:

@@ -1,9 +1,19 @@
 """Building the paho client from `MqttConfig`, and guarding its callbacks.
 
-MQTT 3.1.1 with a clean session: what must survive a disconnect lives in our
-own durable outbox, not in broker-side session state. paho's automatic
-reconnect is off; `connection.py` reconnects (capped, jittered, never giving
-up). The last will is a retained `offline` on the availability topic.
+The agent speaks MQTT 5 with a persistent session: `clean_start=False` and a
+Session Expiry Interval of `mqtt.session_expiry_s`, so the broker keeps the
+agent's QoS 1 subscriptions, and the commands sent to them, while the agent
+reconnects or restarts (agent/mqtt/session.py says which of those are too old
+to apply). A broker that speaks only MQTT 3.1.1 answers the MQTT 5 CONNECT with
+"unsupported protocol version"; the connection then falls back to 3.1.1 with
+`clean_session=False` (`connection.py`), where the broker's own settings decide
+how long it keeps the session. `session_expiry_s: 0` turns persistence off
+(a clean session in either version).
+
+What the agent publishes does not depend on the session: it lives in our own
+durable outbox. paho's automatic reconnect is off; `connection.py` reconnects
+(capped, jittered, never giving up). The last will is a retained `offline` on
+the availability topic.
 """
 
 from __future__ import annotations
@@ -14,20 +24,34 @@ from collections.abc import Callable
 from typing import Any
 
 import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
 
 from firstcrack.agent.config import MqttConfig
 
 log = logging.getLogger("firstcrack.mqtt")
 
+UNSUPPORTED_PROTOCOL_VERSION = 0x84
+"""The CONNACK reason code paho reports when a 3.1.1-only broker refuses an MQTT 5 CONNECT."""
 
-def build_client(config: MqttConfig, client_id: str, will_topic: str) -> mqtt.Client:
-    """A paho client with credentials, TLS and last will set; not connected."""
+
+def build_client(
+    config: MqttConfig,
+    client_id: str,
+    will_topic: str,
+    protocol: MQTTProtocolVersion = mqtt.MQTTv311,
+    persistent: bool = False,
+) -> mqtt.Client:
+    """A paho client with credentials, TLS and last will set; not connected.
+
+    `persistent` asks the broker to keep the session; for MQTT 5 that is decided at
+    connect time (`connect_options`), for 3.1.1 here (`clean_session=False`)."""
     client = mqtt.Client(
         CallbackAPIVersion.VERSION2,
         client_id=client_id,
-        protocol=mqtt.MQTTv311,
-        clean_session=True,
+        protocol=protocol,
+        clean_session=None if protocol == mqtt.MQTTv5 else not persistent,
         reconnect_on_failure=False,
     )
     if config.username is not None:
@@ -44,6 +68,26 @@ def build_client(config: MqttConfig, client_id: str, will_topic: str) -> mqtt.Cl
             client.tls_insecure_set(True)
     client.will_set(will_topic, "offline", qos=1, retain=True)
     return client
+
+
+def connect_options(protocol: MQTTProtocolVersion, session_expiry_s: int) -> dict[str, Any]:
+    """The keyword arguments for `client.connect`: MQTT 5's clean start and session expiry.
+
+    MQTT 5 with `session_expiry_s > 0`: `clean_start=False` on every connect, the first
+    one included, so a session the broker kept across an agent restart is resumed.
+    """
+    if protocol != mqtt.MQTTv5:
+        return {}
+    if session_expiry_s <= 0:
+        return {"clean_start": True}
+    properties = Properties(PacketTypes.CONNECT)
+    properties.SessionExpiryInterval = session_expiry_s
+    return {"clean_start": False, "properties": properties}
+
+
+def refuses_protocol(reason_code: Any) -> bool:
+    """Whether a failed CONNACK says the broker does not speak the protocol we asked for."""
+    return getattr(reason_code, "value", None) == UNSUPPORTED_PROTOCOL_VERSION
 
 
 def guarded(method: Callable[..., None]) -> Callable[..., None]:

@@ -25,6 +25,16 @@ the bottom again, after a random pause of up to `reconnect_min_s` (so a client
 that the broker keeps dropping, e.g. two agents sharing one client id, does
 not reconnect in a tight loop).
 
+The manager owns the paho client: it builds it through `make_client(protocol)`
+and connects it with `client.connect_options`. It starts with MQTT 5; when a
+broker refuses that with "unsupported protocol version", or leaves the CONNECT
+unanswered for `CONNACK_TIMEOUT_S` (a connection closed at once is not taken
+as a refusal: a broker that is restarting, or a proxy in front of it, does
+that too), it builds a 3.1.1 client instead (once, for
+the rest of the agent's life), logs the fallback and
+calls `on_client_replaced` so the outbox sender re-publishes what was in
+flight on the old client. Everyone else reaches the client through `client`.
+
 Lock rule: no call into paho is made while holding `self._cond`; the callbacks
 below are run by paho's network thread and take `self._cond`.
 """
@@ -38,10 +48,16 @@ import time
 from collections.abc import Callable
 
 import paho.mqtt.client as mqtt
+from paho.mqtt.enums import MQTTProtocolVersion
 from tenacity import RetryCallState, Retrying, retry_if_exception_type, wait_exponential
 from tenacity.wait import wait_base, wait_random
 
+from firstcrack.agent.mqtt.client import connect_options
+
 log = logging.getLogger("firstcrack.mqtt")
+
+CONNACK_TIMEOUT_S = 10.0
+"""A connection whose CONNECT the broker has not answered by then is given up."""
 
 
 def reconnect_wait(min_s: float, max_s: float) -> wait_base:
@@ -110,23 +126,35 @@ class ConnectionClosed(ConnectionError):
 
 
 class ConnectionManager:
-    """Connects `client` and keeps it connected until `stop()`; never gives up.
+    """Connects the client and keeps it connected until `stop()`; never gives up.
 
     The sink forwards paho's callbacks: `accepted()` from a successful on_connect,
-    `refused(reason)` from a failed one, `lost()` from on_disconnect.
+    `refused(reason, unsupported_protocol)` from a failed one, `lost()` from
+    on_disconnect.
     """
 
     def __init__(
         self,
-        client: mqtt.Client,
+        make_client: Callable[[MQTTProtocolVersion], mqtt.Client],
         host: str,
         port: int,
         keepalive_s: int,
         min_s: float,
         max_s: float,
         failures: FailureLog | None = None,
+        session_expiry_s: int = 0,
+        on_client_replaced: Callable[[], None] | None = None,
+        protocol: str = "auto",
     ) -> None:
-        self._client = client
+        """`make_client(protocol)` builds a client with its callbacks set, not connected;
+        `session_expiry_s` 0 means a clean session; `protocol` "auto" (MQTT 5, falling
+        back to 3.1.1), "5" or "3.1.1"."""
+        self._make_client = make_client
+        self._fallback = protocol == "auto"
+        self._protocol: MQTTProtocolVersion = mqtt.MQTTv311 if protocol == "3.1.1" else mqtt.MQTTv5
+        self._client = make_client(self._protocol)
+        self._session_expiry_s = session_expiry_s
+        self._on_client_replaced = on_client_replaced
         self._host, self._port, self._keepalive = host, port, keepalive_s
         self._min_s, self._max_s = min_s, max_s
         self._failures = failures or FailureLog(log)
@@ -136,6 +164,7 @@ class ConnectionManager:
         self._accepted = False  # in the current session
         self._ended = False  # the current session's connection is gone
         self._refusal: str | None = None
+        self._unsupported_protocol = False
         self.attempts = 0  # connect attempts so far (tests and diagnostics)
         self._thread = threading.Thread(
             target=self._run, name="firstcrack-mqtt-connect", daemon=True
@@ -144,6 +173,15 @@ class ConnectionManager:
     def start(self) -> None:
         self._thread.start()
 
+    @property
+    def client(self) -> mqtt.Client:
+        """The paho client in use (replaced once if the broker refuses MQTT 5)."""
+        return self._client
+
+    @property
+    def protocol(self) -> MQTTProtocolVersion:
+        return self._protocol
+
     # ---------------------------------------------- called from paho's callbacks
 
     def accepted(self) -> None:
@@ -151,9 +189,10 @@ class ConnectionManager:
             self._accepted = True
             self._cond.notify_all()
 
-    def refused(self, reason: str) -> None:
+    def refused(self, reason: str, unsupported_protocol: bool = False) -> None:
         with self._cond:
             self._refusal = reason
+            self._unsupported_protocol = unsupported_protocol
 
     def lost(self) -> None:
         with self._cond:
@@ -246,13 +285,27 @@ class ConnectionManager:
                 return
             self._accepted = self._ended = False
             self._refusal = None
+            self._unsupported_protocol = False
         self.attempts += 1
-        self._client.connect(self._host, self._port, keepalive=self._keepalive)
+        self._client.connect(
+            self._host,
+            self._port,
+            keepalive=self._keepalive,
+            **connect_options(self._protocol, self._session_expiry_s),
+        )
         self._client.loop_start()
         try:
             with self._cond:
-                self._cond.wait_for(lambda: self._ended or self._closing)
+                answered = self._cond.wait_for(
+                    lambda: self._ended or self._closing or self._accepted or self._refusal,
+                    timeout=CONNACK_TIMEOUT_S,
+                )
+                if answered:
+                    self._cond.wait_for(lambda: self._ended or self._closing)
                 accepted, refusal, stopping = self._accepted, self._refusal, self._stopping
+                unsupported = self._unsupported_protocol
+            if not answered:
+                self._client.disconnect()  # a broker that never answers our CONNECT
         finally:
             with self._cond:
                 closing = self._closing
@@ -264,6 +317,29 @@ class ConnectionManager:
             self._join_network_thread()
         if stopping or accepted:
             return
+        if self._fallback and self._protocol == mqtt.MQTTv5 and (unsupported or not answered):
+            self._fall_back_to_311(unsupported)
+            return
         if refusal is not None:
             raise BrokerRefused(f"broker refused the connection: {refusal}")
         raise ConnectionClosed("connection closed before the broker accepted it")
+
+    def _fall_back_to_311(self, said_so: bool) -> None:
+        """Use MQTT 3.1.1 from now on, with the same persistence: the broker refused MQTT 5
+        (`said_so`), or never answered it (some 3.1.1-only brokers misread an MQTT 5 CONNECT
+        and wait for bytes that never come)."""
+        persistent = self._session_expiry_s > 0
+        log.info(
+            "MQTT broker %s:%d %s; using MQTT 3.1.1 until the agent restarts%s",
+            self._host,
+            self._port,
+            "does not speak MQTT 5" if said_so else "did not answer an MQTT 5 CONNECT",
+            ", with a persistent session (clean_session=False): the broker's own settings, "
+            "not mqtt.session_expiry_s, decide how long it keeps commands for the agent"
+            if persistent
+            else ", with a clean session",
+        )
+        self._protocol = mqtt.MQTTv311
+        self._client = self._make_client(self._protocol)
+        if self._on_client_replaced is not None:
+            self._on_client_replaced()

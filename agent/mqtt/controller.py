@@ -101,6 +101,13 @@ class ControllerLifecycle:
         """The topic filters to subscribe to, without duplicates."""
         return list(dict.fromkeys(t.config.topic for t in self._triggers))
 
+    def command_for(self, topic: str, payload: bytes) -> str | None:
+        """The roast command ("start" or "drop") a message would run, or None."""
+        for trigger in self._triggers:
+            if trigger.matches(topic, payload):
+                return trigger.command
+        return None
+
     def on_message(self, topic: str, payload: bytes, retained: bool) -> str | None:
         """Handle one message from a controller topic; returns the roast command it ran."""
         for trigger in self._triggers:

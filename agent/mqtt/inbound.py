@@ -6,7 +6,9 @@ scoring thread applies it and announces the new settings and state. A
 rejected command goes to `<base>/error` with a log line, and a `Resync` is
 submitted so the setting's old `/state` is re-published and UIs snap back.
 Incoming topic names only select from the fixed table in `Topics`; nothing
-received becomes a topic.
+received becomes a topic. A command the broker held too long while the agent
+was away (agent/mqtt/session.py) is answered on `<base>/error` with its age and
+not applied.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from typing import Protocol
 from firstcrack.agent.core.command_queue import Command, Resync, RoastCommand, SetSetting
 from firstcrack.agent.core.messages import RoastState, to_json
 from firstcrack.agent.core.settings import RUNTIME_SETTING_NAMES, RuntimeSettings, format_setting
+from firstcrack.agent.mqtt.session import Held
 from firstcrack.agent.mqtt.topics import Topics
 from firstcrack.agent.mqtt.validation import CommandError, parse_roast_command, parse_setting
 
@@ -74,9 +77,15 @@ class CommandRouter:
         self._publish = publish
         self._seen: OrderedDict[str, None] = OrderedDict()
 
-    def route(self, topic: str, payload: bytes, retained: bool) -> None:
-        """Handle one message on our base topic (anything else is ignored)."""
+    def route(self, topic: str, payload: bytes, retained: bool, held: Held | None = None) -> None:
+        """Handle one message on our base topic (anything else is ignored); `held`: the
+        broker held it too long to apply."""
         t = self._topics
+        if held is not None and t.is_set_topic(topic):
+            self.refuse_held(topic, payload, held)
+            if topic != t.roast_set:
+                self._handler.submit(Resync())  # the old /state again, so UIs snap back
+            return
         if topic == t.roast_set:
             self._roast_command(topic, payload, retained)
             return
@@ -115,11 +124,20 @@ class CommandRouter:
             self._seen[request.id] = None
             while len(self._seen) > SEEN_IDS:
                 self._seen.popitem(last=False)
-        log.info("remote roast command: %s", request.action)
+        log.info("remote roast command: %s%s", request.action,
+                 "" if request.id is None else f" (id {request.id})")
         self._handler.submit(RoastCommand(request.action))  # type: ignore[arg-type]
 
-    def _reject(self, topic: str, payload: bytes, error: str) -> None:
+    def refuse_held(self, topic: str, payload: bytes, held: Held) -> None:
+        """Answer a command too old to apply (ours, or a roaster controller's)."""
+        self._reject(topic, payload, held.reason(),
+                     {"age_s": None if held.age_s is None else round(held.age_s, 1),
+                      "max_age_s": held.max_age_s})
+
+    def _reject(
+        self, topic: str, payload: bytes, error: str, extra: dict[str, object] | None = None
+    ) -> None:
         shown = shown_payload(payload)
         log.warning("rejected command on %s (payload %r): %s", topic, shown, error)
-        body = to_json({"topic": topic, "payload": shown, "error": error}).encode()
-        self._publish(self._topics.error, body, 1, False)
+        body = {"topic": topic, "payload": shown, "error": error, **(extra or {})}
+        self._publish(self._topics.error, to_json(body).encode(), 1, False)

@@ -8,7 +8,8 @@ Threads and modules:
   fresh connection needs (subscriptions, `announce.py`, `online`).
 - `sender.py`: a thread publishes the durable outbox (`outbox.py`) in order, one
   message in flight, deleting a row only after its PUBACK.
-- `commands.py` routes incoming `/set` and `roast/set`.
+- `inbound.py` routes incoming `/set` and `roast/set`; `session.py` tells which
+  of them the broker held too long (the session persists: `client.py`).
 - here: telemetry (QoS 0, dropped and counted while offline), events and state
   changes into the outbox, and a bounded shutdown with a grace (`close`).
 
@@ -27,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import paho.mqtt.client as mqtt
-from paho.mqtt.enums import MQTTErrorCode
+from paho.mqtt.enums import MQTTErrorCode, MQTTProtocolVersion
 
 from firstcrack.agent.config import MqttConfig
 from firstcrack.agent.core.command_queue import Resync
@@ -35,12 +36,13 @@ from firstcrack.agent.core.messages import FirstCrackEvent, RoastState, Telemetr
 from firstcrack.agent.core.payload_schema import RoastClock, Topic
 from firstcrack.agent.core.settings import RuntimeSettings
 from firstcrack.agent.mqtt.announce import Announcer, state_bytes
-from firstcrack.agent.mqtt.client import build_client, guarded
+from firstcrack.agent.mqtt.client import build_client, guarded, refuses_protocol
 from firstcrack.agent.mqtt.connection import ConnectionManager, FailureLog
 from firstcrack.agent.mqtt.discovery import package_version
 from firstcrack.agent.mqtt.inbound import CommandHandler, CommandRouter
 from firstcrack.agent.mqtt.outbox import KIND_EVENT, OUTBOX_FILE, Outbox
 from firstcrack.agent.mqtt.sender import OutboxSender
+from firstcrack.agent.mqtt.session import CommandAges
 from firstcrack.agent.mqtt.topics import Topics
 
 log = logging.getLogger("firstcrack.mqtt")
@@ -68,15 +70,19 @@ class MqttSink:
         clock: Callable[[], float] = time.time,
         extra_subscriptions: Sequence[str] = (),
         on_external: Callable[[str, bytes, bool], None] | None = None,
+        external_command: Callable[[str, bytes], str | None] | None = None,
     ) -> None:
         """`sw_version` "" means the installed package's version (discovery's device).
 
         `extra_subscriptions`: topic filters outside our base (e.g. a roaster controller's),
         subscribed on every (re)connect; each message on them goes to
-        `on_external(topic, payload, retained)` on the network thread."""
+        `on_external(topic, payload, retained)` on the network thread, unless the broker
+        held it too long: then `external_command(topic, payload)` says which command it
+        would have run (None: not a command), and a command is answered on `error`."""
         self._config = config
         self._extra_subscriptions = list(extra_subscriptions)
         self._on_external = on_external
+        self._external_command = external_command
         self._topics = Topics(agent_id, config.discovery_prefix)
         self._handler = handler
         self._commands = CommandRouter(
@@ -92,30 +98,58 @@ class MqttSink:
         self._started = False
         self._closed = False
         self._failures = FailureLog(log)
-        self._client = build_client(
-            config, config.client_id or f"firstcrack-{agent_id}", self._topics.availability
-        )
-        self._client.on_connect = self._on_connect
-        self._client.on_disconnect = self._on_disconnect
-        self._client.on_message = self._on_message
-        self._client.on_publish = self._on_publish
-        self._announce = Announcer(
-            self._client,
-            self._topics,
-            config,
-            model_name,
-            sw_version or package_version(),
+        self._client_id = config.client_id or f"firstcrack-{agent_id}"
+        self._ages = CommandAges(
+            Path(state_dir),
+            config.command_max_age_s,
+            None if config.protocol == "3.1.1" else config.session_expiry_s or None,
         )
         self._connection = ConnectionManager(
-            self._client,
+            self._make_client,
             config.host,
             config.port,
             config.keepalive_s,
             config.reconnect_min_s,
             config.reconnect_max_s,
             self._failures,
+            session_expiry_s=config.session_expiry_s,
+            on_client_replaced=self._client_replaced,
+            protocol=config.protocol,
         )
-        self._sender = OutboxSender(self._outbox, self._client, lambda: self._ready)
+        self._announce = Announcer(
+            lambda: self._connection.client,
+            self._topics,
+            config,
+            model_name,
+            sw_version or package_version(),
+        )
+        self._sender = OutboxSender(
+            self._outbox, lambda: self._connection.client, lambda: self._ready
+        )
+
+    def _make_client(self, protocol: MQTTProtocolVersion) -> mqtt.Client:
+        client = build_client(
+            self._config,
+            self._client_id,
+            self._topics.availability,
+            protocol,
+            persistent=self._config.session_expiry_s > 0,
+        )
+        client.on_connect = self._on_connect
+        client.on_disconnect = self._on_disconnect
+        client.on_message = self._on_message
+        client.on_publish = self._on_publish
+        return client
+
+    def _client_replaced(self) -> None:
+        """The broker speaks only 3.1.1: it alone decides how long the session lives, and
+        what was in flight on the old client is published again on the new one."""
+        self._ages.set_session_bound(None)
+        self._sender.forget_inflight()
+
+    @property
+    def _client(self) -> mqtt.Client:
+        return self._connection.client
 
     def start(self) -> None:
         """Start connecting in the background; never raises because the broker is down."""
@@ -129,18 +163,21 @@ class MqttSink:
 
     @guarded
     def _on_connect(
-        self, client: mqtt.Client, _userdata: Any, _flags: Any, reason_code: Any, _props: Any
+        self, client: mqtt.Client, _userdata: Any, flags: Any, reason_code: Any, _props: Any
     ) -> None:
         if reason_code.is_failure:
-            self._connection.refused(str(reason_code))
+            self._connection.refused(str(reason_code), refuses_protocol(reason_code))
             self._set_ready(False)
             return
         t = self._topics
         # roast/set is covered by the wildcard; a second overlapping subscription could
         # make the broker deliver a `start` twice.
-        own = (t.set_wildcard, t.ha_status)
+        own = (t.set_wildcard, t.ha_status, t.session)
         extra = [(f, 1) for f in dict.fromkeys(self._extra_subscriptions) if f not in own]
-        client.subscribe([(t.set_wildcard, 1), (t.ha_status, 1), *extra])
+        client.subscribe([(t.set_wildcard, 1), (t.ha_status, 1), (t.session, 1), *extra])
+        marker = self._ages.connected(bool(flags.session_present))
+        if marker is not None:
+            client.publish(t.session, marker, qos=1)  # queued behind what the broker held
         self._announce.discovery()
         # Settings and state come from the runtime's owner thread, through the outbox for
         # the state, so a retained state is never older than one already queued.
@@ -148,7 +185,14 @@ class MqttSink:
         client.publish(t.availability, "online", qos=1, retain=True)
         self._connection.accepted()
         self._set_ready(True)
-        log.info("MQTT connected to %s:%d as %s", self._config.host, self._config.port, t.base)
+        log.info(
+            "MQTT connected to %s:%d as %s (MQTT %s, %s)",
+            self._config.host,
+            self._config.port,
+            t.base,
+            "5" if self._connection.protocol == mqtt.MQTTv5 else "3.1.1",
+            "session resumed" if flags.session_present else "new session",
+        )
 
     @guarded
     def _on_disconnect(
@@ -156,6 +200,7 @@ class MqttSink:
     ) -> None:
         was_ready = self._ready
         self._set_ready(False)
+        self._ages.lost()
         self._connection.lost()
         if was_ready and not self._closing.is_set():
             self._failures.report(
@@ -173,17 +218,29 @@ class MqttSink:
         topic = message.topic
         payload = bytes(message.payload)
         t = self._topics
+        if topic == t.session:
+            self._ages.marker(payload)
+            return
+        # A retained message is a standing value the broker sends on every subscribe, not a
+        # command it held for us (retained roast commands are refused anyway).
+        properties = getattr(message, "properties", None)
+        held = None if message.retain else self._ages.check(
+            hasattr(properties, "MessageExpiryInterval")
+        )
         if self._on_external is not None and any(
             mqtt.topic_matches_sub(f, topic) for f in self._extra_subscriptions
         ):
-            self._on_external(topic, payload, bool(message.retain))
+            if held is None:
+                self._on_external(topic, payload, bool(message.retain))
+            elif self._external_command is not None and self._external_command(topic, payload):
+                self._commands.refuse_held(topic, payload, held)
         if topic == t.ha_status:
             if payload.strip().lower() == b"online":
                 log.info("Home Assistant came online; republishing discovery and states")
                 self._announce.discovery()
                 self._handler.submit(Resync(origin="home assistant"))
             return
-        self._commands.route(topic, payload, bool(message.retain))
+        self._commands.route(topic, payload, bool(message.retain), held)
 
     # ------------------------------------------------------------ publishing
 
@@ -296,6 +353,7 @@ class MqttSink:
                     log.warning("could not publish offline before shutdown")
                 self._client.disconnect()
             self._connection.stop(left())
+            self._ages.closed()
         self._set_ready(False)
         self._outbox.close()
 

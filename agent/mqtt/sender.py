@@ -7,9 +7,12 @@ Exactly once, in order, per outbox row (within one normal broker restart):
 - the row is deleted only after that PUBACK, so a crash or an outage before it
   leaves the row for a later re-send (with its original payload, hence the
   same `event_id`);
-- a row is published once per process: if the connection drops while it is
+- a row is published once per client: if the connection drops while it is
   in flight, paho keeps the message and re-sends it itself after reconnecting
   (with the same packet id), so re-publishing it here would deliver it twice.
+  Only when the client is replaced (a broker that speaks only MQTT 3.1.1,
+  `connection.py`) is the row in flight published again, on the new client
+  (`forget_inflight`); consumers deduplicate by `event_id`.
 
 PUBACKs are tracked through paho's public `on_publish(mid)` callback rather
 than `MQTTMessageInfo` internals. paho calls `on_publish` before it marks the
@@ -51,8 +54,11 @@ class InFlight:
 class OutboxSender:
     """A thread that publishes `outbox` in order, one message in flight."""
 
-    def __init__(self, outbox: Outbox, client: mqtt.Client, ready: Callable[[], bool]) -> None:
-        """`ready()`: connected, accepted and the on-connect publishes done."""
+    def __init__(
+        self, outbox: Outbox, client: Callable[[], mqtt.Client], ready: Callable[[], bool]
+    ) -> None:
+        """`client()`: the paho client in use; `ready()`: connected, accepted and the
+        on-connect publishes done."""
         self._outbox = outbox
         self._client = client
         self._ready = ready
@@ -74,6 +80,14 @@ class OutboxSender:
     def wake(self) -> None:
         """Something changed (a new row, connected or not): look again."""
         with self._cond:
+            self._generation += 1
+            self._cond.notify_all()
+
+    def forget_inflight(self) -> None:
+        """The client was replaced: what was in flight on the old one is published again."""
+        with self._cond:
+            self._inflight = None
+            self._acked = False
             self._generation += 1
             self._cond.notify_all()
 
@@ -157,7 +171,7 @@ class OutboxSender:
             self._early_acks.clear()
             self._publishing = True
         try:
-            info = self._client.publish(
+            info = self._client().publish(
                 entry.topic, entry.payload, qos=entry.qos, retain=entry.retain
             )
         except BaseException:

@@ -56,6 +56,11 @@ class Topics:
         return f"{self.base}/+/set"
 
     @property
+    def session(self) -> str:
+        """The agent's own marker topic after a resumed session (agent/mqtt/session.py)."""
+        return f"{self.base}/session"
+
+    @property
     def ha_status(self) -> str:
         """Home Assistant's birth/last-will topic."""
         return f"{self.discovery_prefix}/status"
