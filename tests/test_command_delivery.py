@@ -232,6 +232,7 @@ def test_a_broker_that_speaks_only_311_gets_a_persistent_311_session(
         sender.send(f"{BASE}/threshold/set", "0.66")
         sender.close()
         wait_until(lambda: SetSetting("threshold", 0.66) in applied(handler), "the command")
+        sink.close(timeout=2.0)  # before the broker: amqtt's stop waits on live clients
     finally:
         broker.stop()
 

@@ -22,7 +22,8 @@ from typing import Any
 import pytest
 from tenacity import RetryCallState, Retrying
 
-from firstcrack.agent.mqtt.connection import ConnectionManager, FailureLog, reconnect_wait
+from firstcrack.agent.mqtt.backoff import FailureLog, reconnect_wait
+from firstcrack.agent.mqtt.connection import ConnectionManager
 from tests.mqtt_fixtures import (  # noqa: F401
     FakeHandler,
     Mosquitto,

@@ -36,8 +36,9 @@ from firstcrack.agent.core.messages import FirstCrackEvent, RoastState, Telemetr
 from firstcrack.agent.core.payload_schema import RoastClock, Topic
 from firstcrack.agent.core.settings import RuntimeSettings
 from firstcrack.agent.mqtt.announce import Announcer, state_bytes
+from firstcrack.agent.mqtt.backoff import FailureLog
 from firstcrack.agent.mqtt.client import build_client, guarded, refuses_protocol
-from firstcrack.agent.mqtt.connection import ConnectionManager, FailureLog
+from firstcrack.agent.mqtt.connection import ConnectionManager
 from firstcrack.agent.mqtt.discovery import package_version
 from firstcrack.agent.mqtt.inbound import CommandHandler, CommandRouter
 from firstcrack.agent.mqtt.outbox import KIND_EVENT, OUTBOX_FILE, Outbox
@@ -183,8 +184,6 @@ class MqttSink:
         # the state, so a retained state is never older than one already queued.
         self._handler.submit(Resync(origin="mqtt connect"))
         client.publish(t.availability, "online", qos=1, retain=True)
-        self._connection.accepted()
-        self._set_ready(True)
         log.info(
             "MQTT connected to %s:%d as %s (MQTT %s, %s)",
             self._config.host,
@@ -193,6 +192,8 @@ class MqttSink:
             "5" if self._connection.protocol == mqtt.MQTTv5 else "3.1.1",
             "session resumed" if flags.session_present else "new session",
         )
+        self._connection.accepted()
+        self._set_ready(True)
 
     @guarded
     def _on_disconnect(

@@ -37,7 +37,7 @@ from dataclasses import dataclass
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import MQTTErrorCode
 
-from firstcrack.agent.mqtt.connection import FailureLog
+from firstcrack.agent.mqtt.backoff import FailureLog
 from firstcrack.agent.mqtt.outbox import Outbox, OutboxEntry
 
 log = logging.getLogger("firstcrack.mqtt")
