@@ -3,7 +3,8 @@ duplicated roast commands, random bytes), and broker restarts; every command the
 acknowledged must be applied or answered, and memory and file descriptors must stay flat.
 
 The CI run is short (30 s of commands, one restart). The long one (10 minutes, a restart
-every 2 minutes) is `scripts/test.sh -m slow -k soak`; docs/PERFORMANCE.md has its figures.
+every 2 minutes) is `scripts/test.sh -m slow -k "soak and long"`; docs/PERFORMANCE.md has
+its figures.
 """
 
 from __future__ import annotations
@@ -181,18 +182,17 @@ def check(result: dict[str, Any]) -> None:
     assert end_fds - warm_fds <= 2, result["fds"]
 
 
-def test_soak_short_with_one_broker_restart(
-    persistent_mosquitto: Mosquitto, subscriber_factory: Any, tmp_path: Path
+@pytest.mark.parametrize(
+    ("seconds", "restarts"),
+    [
+        pytest.param(30.0, 1, id="short"),
+        pytest.param(600.0, 4, id="long", marks=[pytest.mark.slow, pytest.mark.timeout(1200)]),
+    ],
+)
+def test_soak_every_command_answered_across_broker_restarts(
+    persistent_mosquitto: Mosquitto, subscriber_factory: Any, tmp_path: Path, seconds: float,
+    restarts: int,
 ) -> None:
-    result = run_soak(persistent_mosquitto, subscriber_factory, tmp_path, 30.0, restarts=1)
-    print(summary(result))
-    check(result)
-
-
-@pytest.mark.slow
-def test_soak_long_with_a_broker_restart_every_two_minutes(
-    persistent_mosquitto: Mosquitto, subscriber_factory: Any, tmp_path: Path
-) -> None:
-    result = run_soak(persistent_mosquitto, subscriber_factory, tmp_path, 600.0, restarts=4)
+    result = run_soak(persistent_mosquitto, subscriber_factory, tmp_path, seconds, restarts)
     print(summary(result))
     check(result)

@@ -41,6 +41,13 @@ def ages(tmp_path: Path, clocks: Clocks, max_age_s: float = 60.0,
     return CommandAges(tmp_path, max_age_s, bound, lambda: clocks.mono, lambda: clocks.wall)
 
 
+def go_away(tracker: CommandAges, clocks: Clocks, seconds: float) -> None:
+    """Connected, then the connection is lost for `seconds`."""
+    tracker.connected(False)
+    tracker.lost()
+    clocks.advance(seconds)
+
+
 def test_a_new_session_holds_nothing(tmp_path: Path) -> None:
     clocks = Clocks()
     tracker = ages(tmp_path, clocks)
@@ -51,9 +58,7 @@ def test_a_new_session_holds_nothing(tmp_path: Path) -> None:
 def test_held_commands_after_a_short_absence_are_applied(tmp_path: Path) -> None:
     clocks = Clocks()
     tracker = ages(tmp_path, clocks)
-    tracker.connected(False)
-    tracker.lost()
-    clocks.advance(20)
+    go_away(tracker, clocks, 20)
     token = tracker.connected(session_present=True)
     assert token
     assert tracker.check(has_expiry=False) is None
@@ -62,9 +67,7 @@ def test_held_commands_after_a_short_absence_are_applied(tmp_path: Path) -> None
 def test_held_commands_after_a_long_absence_are_refused_until_the_marker(tmp_path: Path) -> None:
     clocks = Clocks()
     tracker = ages(tmp_path, clocks, max_age_s=60)
-    tracker.connected(False)
-    tracker.lost()
-    clocks.advance(30)
+    go_away(tracker, clocks, 30)
     tracker.lost()  # a failed reconnect: the absence still counts from the first loss
     clocks.advance(45)
     token = tracker.connected(session_present=True)
@@ -83,9 +86,7 @@ def test_held_commands_after_a_long_absence_are_refused_until_the_marker(tmp_pat
 def test_a_marker_that_never_returns_ends_the_held_stretch(tmp_path: Path) -> None:
     clocks = Clocks()
     tracker = ages(tmp_path, clocks, max_age_s=1)
-    tracker.connected(False)
-    tracker.lost()
-    clocks.advance(5)
+    go_away(tracker, clocks, 5)
     tracker.connected(True)
     assert tracker.check(False) is not None
     clocks.advance(session_module.MARKER_WAIT_S + 0.1)
@@ -113,10 +114,8 @@ def test_a_clean_shutdown_is_remembered_once_across_a_restart(tmp_path: Path) ->
 def test_a_shutdown_while_away_records_when_the_connection_ended(tmp_path: Path) -> None:
     clocks = Clocks()
     first = ages(tmp_path, clocks)
-    first.connected(False)
-    first.lost()
     lost_at = clocks.wall
-    clocks.advance(40)
+    go_away(first, clocks, 40)
     first.closed()
     assert json.loads((tmp_path / SESSION_FILE).read_text())["disconnected_at"] == lost_at
 

@@ -326,7 +326,8 @@ class MqttSink:
         The outbox is flushed before `offline` so consumers see pending events
         while the agent still counts as online. Whatever is left stays on disk
         (the outbox is durable) and goes out after the next start; a warning
-        says how many messages that is.
+        says how many messages that is. The time the connection ended is recorded
+        for the next start (agent/mqtt/session.py).
         """
         if self._closed:
             return
@@ -354,7 +355,7 @@ class MqttSink:
                     log.warning("could not publish offline before shutdown")
                 self._client.disconnect()
             self._connection.stop(left())
-            self._ages.closed()
+        self._ages.closed()
         self._set_ready(False)
         self._outbox.close()
 
