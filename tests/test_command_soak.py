@@ -33,6 +33,7 @@ pytestmark = pytest.mark.integration
 BASE = "firstcrack/roaster1"
 TICK_S = 0.1
 WARM_UP_S = 10.0
+SPEED = 20
 
 
 @dataclass
@@ -109,7 +110,9 @@ class Commander(threading.Thread):
 def process_figures(pid: int) -> tuple[float, int]:
     """(RSS in MB, open file descriptors) of a process, from /proc."""
     status = Path(f"/proc/{pid}/status").read_text()
-    rss_kb = int(re.search(r"VmRSS:\s+(\d+)", status).group(1))  # type: ignore[union-attr]
+    found = re.search(r"VmRSS:\s+(\d+)", status)
+    assert found is not None, "the agent is no longer running"
+    rss_kb = int(found.group(1))
     return rss_kb / 1024, len(os.listdir(f"/proc/{pid}/fd"))
 
 
@@ -118,7 +121,9 @@ def run_soak(broker: Mosquitto, subscriber_factory: Any, state_dir: Path, second
     sub = subscriber_factory(broker.port, [f"{BASE}/error", f"{BASE}/threshold/state",
                                            f"{BASE}/availability"],
                              client_id="soak-watch", clean_session=False)
-    agent = AgentProcess(broker.port, state_dir, "--source", "sim:4:2400", "--speed", "20")
+    audio_s = min(14400, int((seconds + 60) * SPEED))  # outlasts the soak: no end of file
+    agent = AgentProcess(broker.port, state_dir, "--source", f"sim:4:{audio_s}", "--speed",
+                         str(SPEED))
     try:
         sub.wait_for(lambda m: m.topic == f"{BASE}/availability" and m.text == "online", WAIT_S)
         commander = Commander(broker.port)
