@@ -110,21 +110,20 @@ class ControllerLifecycle:
 
     def on_message(self, topic: str, payload: bytes, retained: bool) -> str | None:
         """Handle one message from a controller topic; returns the roast command it ran."""
-        for trigger in self._triggers:
-            if not trigger.matches(topic, payload):
-                continue
-            if retained:
-                log.warning(
-                    "ignoring retained %s message on %s: a retained CHARGE/DROP would "
-                    "replay on every reconnect",
-                    trigger.command,
-                    topic,
-                )
-                return None
-            name = "CHARGE" if trigger.command == "start" else "DROP"
-            log.info("controller %s on %s", name, topic)
-            self._roast_command(trigger.command)
-            self.handled.append(trigger.command)
-            return trigger.command
-        log.debug("controller topic %s: payload %r matches no trigger", topic, payload[:80])
-        return None
+        command = self.command_for(topic, payload)
+        if command is None:
+            log.debug("controller topic %s: payload %r matches no trigger", topic, payload[:80])
+            return None
+        if retained:
+            log.warning(
+                "ignoring retained %s message on %s: a retained CHARGE/DROP would "
+                "replay on every reconnect",
+                command,
+                topic,
+            )
+            return None
+        name = "CHARGE" if command == "start" else "DROP"
+        log.info("controller %s on %s", name, topic)
+        self._roast_command(command)
+        self.handled.append(command)
+        return command
