@@ -36,9 +36,8 @@ class Clocks:
         self.wall += seconds
 
 
-def ages(tmp_path: Path, clocks: Clocks, max_age_s: float = 60.0,
-         bound: float | None = 300.0) -> CommandAges:
-    return CommandAges(tmp_path, max_age_s, bound, lambda: clocks.mono, lambda: clocks.wall)
+def ages(tmp_path: Path, clocks: Clocks, max_age_s: float = 60.0) -> CommandAges:
+    return CommandAges(tmp_path, max_age_s, lambda: clocks.mono, lambda: clocks.wall)
 
 
 def go_away(tracker: CommandAges, clocks: Clocks, seconds: float) -> None:
@@ -106,7 +105,7 @@ def test_a_clean_shutdown_is_remembered_once_across_a_restart(tmp_path: Path) ->
     assert second.check(False) == Held(90.0, 60.0)
     clocks.advance(1)
     third = ages(tmp_path, clocks, max_age_s=60)
-    third.connected(True)  # after a crash: unknown; the session expiry (300 s) is too long
+    third.connected(True, 300.0)  # after a crash: unknown; a 300 s session expiry is too long
     assert third.check(False) == Held(None, 60.0)
     assert "unknown" in Held(None, 60.0).reason()
 
@@ -122,11 +121,11 @@ def test_a_shutdown_while_away_records_when_the_connection_ended(tmp_path: Path)
 
 def test_unknown_absence_within_a_short_session_expiry_is_applied(tmp_path: Path) -> None:
     clocks = Clocks()
-    tracker = ages(tmp_path, clocks, max_age_s=60, bound=30)  # the broker drops it in 30 s
-    tracker.connected(True)
+    tracker = ages(tmp_path, clocks, max_age_s=60)
+    tracker.connected(True, 30.0)  # the broker drops the session 30 s after the agent left
     assert tracker.check(False) is None
-    mqtt311 = ages(tmp_path, clocks, max_age_s=60, bound=None)
-    mqtt311.connected(True)
+    mqtt311 = ages(tmp_path, clocks, max_age_s=60)
+    mqtt311.connected(True, None)
     assert mqtt311.check(False) == Held(None, 60.0)
 
 
@@ -137,7 +136,7 @@ def test_a_damaged_session_record_is_ignored_with_a_warning(
     (tmp_path / SESSION_FILE).write_text(content)
     clocks = Clocks()
     with caplog.at_level(logging.WARNING, logger="firstcrack.mqtt"):
-        tracker = ages(tmp_path, clocks, max_age_s=60, bound=None)
+        tracker = ages(tmp_path, clocks, max_age_s=60)
     assert SESSION_FILE in caplog.text
     tracker.connected(True)
     assert tracker.check(False) == Held(None, 60.0)
@@ -149,7 +148,7 @@ def test_a_clock_set_back_makes_the_absence_unknown(tmp_path: Path) -> None:
     first.connected(False)
     first.closed()
     clocks.wall -= 3600  # a Pi without a real-time clock, before NTP
-    second = ages(tmp_path, clocks, bound=None)
+    second = ages(tmp_path, clocks)
     second.connected(True)
     assert second.check(False) == Held(None, 60.0)
 
@@ -225,6 +224,7 @@ def test_a_broker_that_refuses_mqtt5_gets_311_with_the_same_client_id(
                                 on_client_replaced=lambda: replaced.append(True))
     managers.append(manager)
     made[0].manager = manager
+    assert manager.session_bound_s == 300.0  # MQTT 5: the session expiry bounds it
     with caplog.at_level(logging.INFO, logger="firstcrack.mqtt"):
         manager.start()
         deadline = time.monotonic() + 10
@@ -234,6 +234,7 @@ def test_a_broker_that_refuses_mqtt5_gets_311_with_the_same_client_id(
     assert calls[0] == f"connect {mqtt.MQTTv5} ['clean_start', 'properties']"
     assert calls[1] == f"connect {mqtt.MQTTv311} []"
     assert manager.protocol == mqtt.MQTTv311 and manager.client is made[1] and replaced == [True]
+    assert manager.session_bound_s is None  # MQTT 3.1.1: the broker decides
     assert "does not speak MQTT 5" in caplog.text and "clean_session=False" in caplog.text
 
 

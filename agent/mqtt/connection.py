@@ -124,6 +124,14 @@ class ConnectionManager:
     def protocol(self) -> MQTTProtocolVersion:
         return self._protocol
 
+    @property
+    def session_bound_s(self) -> float | None:
+        """The longest the broker keeps the session after a disconnect: MQTT 5's session
+        expiry; None under 3.1.1, where the broker's own settings decide."""
+        if self._protocol != mqtt.MQTTv5 or self._session_expiry_s <= 0:
+            return None
+        return float(self._session_expiry_s)
+
     # ---------------------------------------------- called from paho's callbacks
 
     def accepted(self) -> None:

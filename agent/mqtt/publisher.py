@@ -100,10 +100,9 @@ class MqttSink:
         self._closed = False
         self._failures = FailureLog(log)
         self._client_id = config.client_id or f"firstcrack-{agent_id}"
-        self._ages = CommandAges(
-            Path(state_dir),
-            config.command_max_age_s,
-            None if config.protocol == "3.1.1" else config.session_expiry_s or None,
+        self._ages = CommandAges(Path(state_dir), config.command_max_age_s)
+        self._sender = OutboxSender(
+            self._outbox, lambda: self._connection.client, lambda: self._ready
         )
         self._connection = ConnectionManager(
             self._make_client,
@@ -114,7 +113,8 @@ class MqttSink:
             config.reconnect_max_s,
             self._failures,
             session_expiry_s=config.session_expiry_s,
-            on_client_replaced=self._client_replaced,
+            # The old client's message in flight is published again on the new one.
+            on_client_replaced=self._sender.forget_inflight,
             protocol=config.protocol,
         )
         self._announce = Announcer(
@@ -123,9 +123,6 @@ class MqttSink:
             config,
             model_name,
             sw_version or package_version(),
-        )
-        self._sender = OutboxSender(
-            self._outbox, lambda: self._connection.client, lambda: self._ready
         )
 
     def _make_client(self, protocol: MQTTProtocolVersion) -> mqtt.Client:
@@ -141,12 +138,6 @@ class MqttSink:
         client.on_message = self._on_message
         client.on_publish = self._on_publish
         return client
-
-    def _client_replaced(self) -> None:
-        """The broker speaks only 3.1.1: it alone decides how long the session lives, and
-        what was in flight on the old client is published again on the new one."""
-        self._ages.set_session_bound(None)
-        self._sender.forget_inflight()
 
     @property
     def _client(self) -> mqtt.Client:
@@ -176,7 +167,9 @@ class MqttSink:
         own = (t.set_wildcard, t.ha_status, t.session)
         extra = [(f, 1) for f in dict.fromkeys(self._extra_subscriptions) if f not in own]
         client.subscribe([(t.set_wildcard, 1), (t.ha_status, 1), (t.session, 1), *extra])
-        marker = self._ages.connected(bool(flags.session_present))
+        marker = self._ages.connected(
+            bool(flags.session_present), self._connection.session_bound_s
+        )
         if marker is not None:
             client.publish(t.session, marker, qos=1)  # queued behind what the broker held
         self._announce.discovery()

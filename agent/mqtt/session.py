@@ -78,6 +78,7 @@ class _HeldStretch:
 
     token: str
     away_s: float | None
+    session_bound_s: float | None  # the longest the broker keeps a session (None: it decides)
     until: float  # monotonic: the stretch ends here even without the marker
 
 
@@ -88,15 +89,11 @@ class CommandAges:
         self,
         state_dir: Path,
         max_age_s: float,
-        session_bound_s: float | None,
         monotonic: Callable[[], float] = time.monotonic,
         wall: Callable[[], float] = time.time,
     ) -> None:
-        """`session_bound_s`: the longest the broker keeps the session (MQTT 5's session
-        expiry), or None when the broker alone decides (MQTT 3.1.1)."""
         self._path = Path(state_dir) / SESSION_FILE
         self._max_age_s = max_age_s
-        self._session_bound_s = session_bound_s
         self._monotonic = monotonic
         self._wall = wall
         self._lock = threading.Lock()
@@ -122,11 +119,6 @@ class CommandAges:
         log.warning("ignoring %s: no disconnected_at time in it", self._path)
         return None
 
-    def set_session_bound(self, seconds: float | None) -> None:
-        """The protocol changed (fallback to 3.1.1): the broker decides from now on."""
-        with self._lock:
-            self._session_bound_s = seconds
-
     def lost(self) -> None:
         """The connection ended; the first loss since the last connect counts."""
         with self._lock:
@@ -134,9 +126,14 @@ class CommandAges:
             if self._lost_at is None:
                 self._lost_at = self._monotonic()
 
-    def connected(self, session_present: bool) -> str | None:
+    def connected(
+        self, session_present: bool, session_bound_s: float | None = None
+    ) -> str | None:
         """A connect was accepted. Returns the marker token to publish to `<base>/session`
-        when the broker resumed a session (it may hold commands), else None."""
+        when the broker resumed a session (it may hold commands), else None.
+
+        `session_bound_s`: the longest this broker keeps a session (MQTT 5's session
+        expiry), or None when the broker alone decides (MQTT 3.1.1)."""
         with self._lock:
             away = self._away_s()
             self._online = True
@@ -145,7 +142,9 @@ class CommandAges:
                 self._stretch = None
                 return None
             token = secrets.token_hex(8)
-            self._stretch = _HeldStretch(token, away, self._monotonic() + MARKER_WAIT_S)
+            self._stretch = _HeldStretch(
+                token, away, session_bound_s, self._monotonic() + MARKER_WAIT_S
+            )
         if away is not None:
             log.info("MQTT session resumed after %.1f s away", away)
         else:
@@ -177,13 +176,13 @@ class CommandAges:
                 self._stretch = None
                 return None
             age = stretch.away_s
-            if age is None and self._session_bound_s is not None:
-                if self._session_bound_s <= self._max_age_s:
+            if age is None:
+                # Unknown absence: nothing outlives a session the broker discards in time.
+                bound = stretch.session_bound_s
+                if bound is not None and bound <= self._max_age_s:
                     return None
                 return Held(None, self._max_age_s)
-            if age is not None and age <= self._max_age_s:
-                return None
-            return Held(age, self._max_age_s)
+            return None if age <= self._max_age_s else Held(age, self._max_age_s)
 
     def closed(self) -> None:
         """A clean shutdown: record when the agent's last connection ended (now, if it is
